@@ -1,0 +1,79 @@
+//! `xnai init`: write the commented template, privately, never over an existing file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use super::Ctx;
+use crate::config::template::TEMPLATE;
+use crate::error::{Error, Result, exit};
+use crate::{fsutil, output};
+
+/// Arguments of `xnai init`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Ctx, _args: Args) -> Result<i32> {
+    let path = &ctx.config_path;
+    if path.exists() {
+        return Err(Error::usage(
+            format!("{} already exists; not overwriting it", path.display()),
+            Some("edit it, or move it away first to get a fresh template".to_string()),
+        ));
+    }
+    fsutil::write_atomic(path, TEMPLATE.as_bytes(), false)?;
+    let msg = format!(
+        "created {} (mode 0600)\nnext: add your accounts, then run `xnai accounts` and `xnai check`\n",
+        path.display()
+    );
+    if let Some(dir) = path.parent()
+        && let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        output::warn(&format!(
+            "{} is accessible to other users (mode {:04o}); consider: chmod 700 {}",
+            dir.display(),
+            meta.permissions().mode() & 0o7777,
+            fsutil::shell_quote(&dir.display().to_string())
+        ));
+    }
+    if let Some(advice) = git_ignore_advice(path) {
+        output::warn(&advice);
+    }
+    output::print(&msg)?;
+    Ok(exit::OK)
+}
+
+/// When `path` is inside a git work tree and not ignored, says how to ignore it.
+fn git_ignore_advice(path: &Path) -> Option<String> {
+    let dir = path.parent()?;
+    let top = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let top = String::from_utf8_lossy(&top.stdout).trim().to_string();
+    let ignored = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["check-ignore", "-q", "--"])
+        .arg(path)
+        .status()
+        .ok()?;
+    if ignored.success() {
+        return None;
+    }
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let rel = canonical
+        .strip_prefix(&top)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.display().to_string());
+    Some(format!(
+        "{} is inside the git work tree {top} and is NOT ignored: a commit could publish your credentials.\n  ignore it with: echo {} >> {}",
+        path.display(),
+        fsutil::shell_quote(&format!("/{rel}")),
+        fsutil::shell_quote(&format!("{top}/.gitignore")),
+    ))
+}

@@ -1,0 +1,122 @@
+//! The command line: argument parsing and one file per subcommand. Subcommands turn library
+//! results into tables or JSON; they hold no provider knowledge.
+
+mod accounts;
+mod check;
+mod init;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Loaded};
+use crate::error::{Error, Result, exit};
+use crate::output;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (check: every enabled account is valid)
+  1  findings (check: an enabled account is invalid, expired or empty)
+  2  usage or configuration error (nothing was checked)";
+
+/// xnai: one pool for all your AI coding-agent accounts.
+#[derive(Debug, Parser)]
+#[command(name = "xnai", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Credential file [default: $XDG_CONFIG_HOME/xnai/credentials.yaml]
+    #[arg(long, global = true, env = "XNAI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Load the credential file even when other users can read it (prints a warning)
+    #[arg(long, global = true)]
+    pub insecure_permissions: bool,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented credential file template (never overwrites)
+    Init(init::Args),
+    /// List every provider/account with its masked credential and where it came from
+    Accounts(accounts::Args),
+    /// Validate every credential offline: format, checksum, expiry, JWT signature
+    Check(check::Args),
+}
+
+/// Shared state for subcommands.
+pub struct Ctx {
+    /// Resolved credential file path.
+    pub config_path: PathBuf,
+    /// `--insecure-permissions`.
+    pub insecure_permissions: bool,
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Ctx {
+    /// Loads the credential file, printing load warnings to stderr.
+    pub fn load(&self) -> Result<Loaded> {
+        let loaded = config::load(&config::LoadOptions {
+            path: self.config_path.clone(),
+            insecure_permissions: self.insecure_permissions,
+            env: &env_lookup,
+        })?;
+        for w in &loaded.warnings {
+            output::warn(w);
+        }
+        Ok(loaded)
+    }
+}
+
+fn resolve_config_path(cli: &Cli) -> Result<PathBuf> {
+    if let Some(p) = &cli.config {
+        return Ok(p.clone());
+    }
+    config::default_path(&env_lookup).ok_or_else(|| {
+        Error::usage(
+            "cannot find the default credential file: neither XDG_CONFIG_HOME nor HOME is set",
+            Some("pass --config FILE or set XNAI_CONFIG".to_string()),
+        )
+    })
+}
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            output::error(&e.to_string(), e.hint().as_deref());
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let ctx = Ctx {
+        config_path: resolve_config_path(&cli)?,
+        insecure_permissions: cli.insecure_permissions,
+    };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Accounts(a) => accounts::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
+    }
+}

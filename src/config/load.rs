@@ -1,0 +1,1420 @@
+//! Loading the credential file: permission check, YAML, schema walk with precise errors,
+//! environment overrides and `${VAR}` expansion.
+//!
+//! Order of operations for an account field: an `XNAI_<PROVIDER>_<ACCOUNT>_<FIELD>` override
+//! wins (its value is taken literally); otherwise the file's value is expanded. So a file whose
+//! `${VAR}` is unset still loads when that field is overridden.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use zeroize::Zeroizing;
+
+use super::expand::{ExpandError, expand};
+use super::yaml::{self, Key, Node, Value};
+use super::{
+    Account, Config, ConfigError, ConfigErrorKind, DEFAULT_ACCOUNT_ID, DispatchConfig, Field,
+    Lifetime, Origin, ProviderSection, QuotaLimit, QuotaManagement, QuotaUnit, QuotaWindow,
+    RefreshPolicy, Security, SourceLocation, Thresholds, TokenValidation, Weights,
+};
+use crate::fsutil;
+use crate::provider::{self, FieldType, Provider};
+use crate::secret::Secret;
+use crate::suggest::did_you_mean;
+
+/// How to load the file.
+pub struct LoadOptions<'a> {
+    /// The credential file.
+    pub path: PathBuf,
+    /// Load even when group/others can read it (a warning is returned instead of an error).
+    pub insecure_permissions: bool,
+    /// Environment lookup; `std::env::var` in production.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A loaded configuration and the warnings produced on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Warnings for the user (e.g. loose permissions accepted with `--insecure-permissions`).
+    pub warnings: Vec<String>,
+}
+
+/// The default credential file: `$XDG_CONFIG_HOME/xnai/credentials.yaml`, falling back to
+/// `~/.config/xnai/credentials.yaml`.
+pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = env("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty() && Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("xnai").join("credentials.yaml"))
+}
+
+/// Loads and validates the credential file at `opts.path`.
+pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
+    let path = &opts.path;
+    let mut warnings = Vec::new();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(ConfigError::file(
+                ConfigErrorKind::Io,
+                path,
+                "is a directory, not a credential file",
+                Some("pass the YAML file itself with --config".to_string()),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let legacy = path.with_file_name("opencode-credentials.yaml");
+            let hint = if legacy.exists() {
+                format!(
+                    "the prototype's file {} exists: pass it with --config, or rename it",
+                    legacy.display()
+                )
+            } else {
+                "run `xnai init` to create it, or point --config / XNAI_CONFIG at your file"
+                    .to_string()
+            };
+            return Err(ConfigError::file(
+                ConfigErrorKind::NotFound,
+                path,
+                "credential file not found",
+                Some(hint),
+            ));
+        }
+        Err(e) => {
+            return Err(ConfigError::file(
+                ConfigErrorKind::Io,
+                path,
+                format!("cannot read: {e}"),
+                None,
+            ));
+        }
+    }
+    let problems = fsutil::check_private_file(path).map_err(|e| {
+        ConfigError::file(ConfigErrorKind::Io, path, format!("cannot stat: {e}"), None)
+    })?;
+    if !problems.is_empty() {
+        let what: Vec<String> = problems.iter().map(|p| p.describe()).collect();
+        let fixes: Vec<String> = problems.iter().map(|p| p.fix_command(path)).collect();
+        if opts.insecure_permissions {
+            warnings.push(format!(
+                "{}: {}; loading anyway because of --insecure-permissions (fix: {})",
+                path.display(),
+                what.join(" and "),
+                fixes.join(" && ")
+            ));
+        } else {
+            return Err(ConfigError::file(
+                ConfigErrorKind::Permissions,
+                path,
+                format!("refusing to read credentials: {}", what.join(" and ")),
+                Some(format!(
+                    "fix it with: {}   (or pass --insecure-permissions to load it anyway)",
+                    fixes.join(" && ")
+                )),
+            ));
+        }
+    }
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+        ConfigError::file(ConfigErrorKind::Io, path, format!("cannot read: {e}"), None)
+    })?);
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        ConfigError::file(
+            ConfigErrorKind::Syntax,
+            path,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+            None,
+        )
+    })?;
+    let config = load_str(text, path, opts.env)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// Parses and validates credential-file text. `path` is used for messages and to resolve
+/// relative key paths.
+pub fn load_str(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let root = yaml::parse(text).map_err(|e| ConfigError {
+        kind: ConfigErrorKind::Syntax,
+        location: Some(SourceLocation {
+            path: path.to_path_buf(),
+            line: e.line,
+            col: e.col,
+        }),
+        message: format!("invalid YAML: {}", e.message),
+        hint: Some(
+            "fix the YAML syntax at that position (quote values containing ': ' or '#')"
+                .to_string(),
+        ),
+    })?;
+    // Relative key paths are relative to the credential file, wherever xnai runs from.
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let base_dir = absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let w = Walker {
+        path,
+        base_dir,
+        env,
+    };
+    w.config(&root)
+}
+
+const TOP_KEYS: &[&str] = &[
+    "credentials",
+    "token_validation",
+    "dispatch_config",
+    "quota_management",
+    "security",
+    "metadata",
+];
+const SECTION_KEYS: &[&str] = &["kind", "isolation_method", "accounts"];
+const COMMON_ACCOUNT_KEYS: &[&str] = &[
+    "name",
+    "enabled",
+    "auth_method",
+    "provider",
+    "token_expiry",
+    "models",
+    "quota_status",
+    "api_key_permanent",
+    "last_rotated",
+    "rotation_schedule",
+];
+
+type Entries = [(Key, Node)];
+
+/// A field's text and, when it came from the file, its node (for error positions).
+type FieldAt<'n> = (Field<String>, Option<&'n Node>);
+
+struct Walker<'a> {
+    path: &'a Path,
+    base_dir: PathBuf,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Where an account's fields are read from.
+struct AccountScope<'n> {
+    provider_id: &'n str,
+    account_id: &'n str,
+    single: bool,
+    path: String,
+    own: &'n Entries,
+    /// Section-level entries that act as defaults for non-secret fields.
+    inherited: Option<(&'n Entries, String)>,
+}
+
+fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n Node> {
+    entries
+        .iter()
+        .find(|(k, v)| k.name == key && !matches!(v.value, Value::Null))
+        .map(|(_, v)| v)
+}
+
+fn env_name(parts: &[&str]) -> String {
+    let mut s = String::from("XNAI");
+    for p in parts {
+        s.push('_');
+        s.extend(p.chars().map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        }));
+    }
+    s
+}
+
+/// The environment variables that override `field` of an account, most specific first.
+pub(crate) fn override_vars(
+    provider_id: &str,
+    account_id: &str,
+    field: &str,
+    single: bool,
+) -> Vec<String> {
+    let mut v = vec![env_name(&[provider_id, account_id, field])];
+    if single {
+        v.push(env_name(&[provider_id, field]));
+    }
+    v
+}
+
+/// True for keys that look like a pasted credential rather than a field name; such keys are
+/// never echoed in messages.
+fn key_looks_secret(k: &str) -> bool {
+    k.len() > 40
+        || ["sk-", "gh", "github_pat_", "ya29.", "AIza", "eyJ", "1//"]
+            .iter()
+            .any(|p| k.starts_with(p) && k.len() > 12)
+}
+
+fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+impl Walker<'_> {
+    fn err(
+        &self,
+        line: u32,
+        col: u32,
+        kind: ConfigErrorKind,
+        message: String,
+        hint: Option<String>,
+    ) -> ConfigError {
+        ConfigError {
+            kind,
+            location: Some(SourceLocation {
+                path: self.path.to_path_buf(),
+                line,
+                col,
+            }),
+            message,
+            hint,
+        }
+    }
+
+    fn err_at(
+        &self,
+        node: &Node,
+        kind: ConfigErrorKind,
+        message: String,
+        hint: Option<String>,
+    ) -> ConfigError {
+        self.err(node.line, node.col, kind, message, hint)
+    }
+
+    fn wrong_type(&self, node: &Node, path: &str, expected: &str) -> ConfigError {
+        self.err_at(
+            node,
+            ConfigErrorKind::WrongType,
+            format!(
+                "{path}: expected {expected}, found {}",
+                node.value.type_name()
+            ),
+            None,
+        )
+    }
+
+    fn entries<'n>(&self, node: &'n Node, path: &str) -> Result<&'n Entries, ConfigError> {
+        match &node.value {
+            Value::Map(m) => Ok(m.as_slice()),
+            Value::Null => Ok(&[]),
+            _ => Err(self.wrong_type(node, path, "a mapping")),
+        }
+    }
+
+    fn check_keys(
+        &self,
+        entries: &Entries,
+        path: &str,
+        known: &[&[&str]],
+    ) -> Result<(), ConfigError> {
+        for (k, _) in entries {
+            if known.iter().any(|set| set.contains(&k.name.as_str())) {
+                continue;
+            }
+            let all: Vec<&str> = known.iter().flat_map(|s| s.iter().copied()).collect();
+            let prefix = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}.")
+            };
+            if key_looks_secret(&k.name) {
+                return Err(self.err(
+                    k.line,
+                    k.col,
+                    ConfigErrorKind::UnknownKey,
+                    format!("unknown key under {path} that looks like a credential (not shown)"),
+                    Some("a value was probably written as a key: check the indentation and the ': ' separator".to_string()),
+                ));
+            }
+            let hint = match did_you_mean(&k.name, all.iter().copied()) {
+                Some(s) => format!("did you mean `{prefix}{s}`?"),
+                None => format!("known keys here: {}", all.join(", ")),
+            };
+            return Err(self.err(
+                k.line,
+                k.col,
+                ConfigErrorKind::UnknownKey,
+                format!("unknown key `{prefix}{}`", k.name),
+                Some(hint),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A scalar as text, after `${VAR}` expansion. `None` for null.
+    fn text(&self, node: &Node, path: &str) -> Result<Option<Field<String>>, ConfigError> {
+        let origin_line = node.line;
+        match &node.value {
+            Value::Null => Ok(None),
+            Value::Str(s) => {
+                let exp = expand(s, self.env).map_err(|e| self.expand_error(node, path, e))?;
+                let mut value = exp.value;
+                Ok(Some(Field {
+                    value: std::mem::take(&mut *value),
+                    origin: Origin::File {
+                        line: origin_line,
+                        vars: exp.vars,
+                    },
+                }))
+            }
+            Value::Bool(b) => Ok(Some(self.literal(node, b.to_string()))),
+            Value::Int(i) => Ok(Some(self.literal(node, i.to_string()))),
+            Value::Float(f) => Ok(Some(self.literal(node, f.to_string()))),
+            Value::Seq(_) | Value::Map(_) => Err(self.wrong_type(node, path, "a single value")),
+        }
+    }
+
+    fn literal(&self, node: &Node, fallback: String) -> Field<String> {
+        Field {
+            value: node.raw.clone().unwrap_or(fallback),
+            origin: Origin::File {
+                line: node.line,
+                vars: Vec::new(),
+            },
+        }
+    }
+
+    fn expand_error(&self, node: &Node, path: &str, e: ExpandError) -> ConfigError {
+        match e {
+            ExpandError::Missing { var } => self.err_at(
+                node,
+                ConfigErrorKind::MissingVariable,
+                format!("environment variable {var} is not set (used by {path})"),
+                Some(format!(
+                    "export {var}=..., or give a default in the file: ${{{var}:-default}}"
+                )),
+            ),
+            ExpandError::Unclosed => self.err_at(
+                node,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: unclosed ${{ in the value"),
+                Some("close it with }, or write $${ for a literal ${".to_string()),
+            ),
+            ExpandError::BadName => self.err_at(
+                node,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: invalid ${{...}} reference in the value"),
+                Some(
+                    "variable names are letters, digits and _; defaults are written ${NAME:-default}"
+                        .to_string(),
+                ),
+            ),
+        }
+    }
+
+    fn plain_text(&self, node: Option<&Node>, path: &str) -> Result<Option<String>, ConfigError> {
+        match node {
+            Some(n) => Ok(self.text(n, path)?.map(|f| f.value)),
+            None => Ok(None),
+        }
+    }
+
+    fn bool(&self, node: Option<&Node>, path: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(n) = node else { return Ok(None) };
+        match &n.value {
+            Value::Bool(b) => Ok(Some(*b)),
+            _ => match self.text(n, path)? {
+                None => Ok(None),
+                Some(f) => parse_bool(&f.value).map(Some).ok_or_else(|| {
+                    self.err_at(
+                        n,
+                        ConfigErrorKind::WrongType,
+                        format!("{path}: expected true or false"),
+                        None,
+                    )
+                }),
+            },
+        }
+    }
+
+    fn number(&self, node: Option<&Node>, path: &str) -> Result<Option<f64>, ConfigError> {
+        let Some(n) = node else { return Ok(None) };
+        let v = match &n.value {
+            Value::Int(i) => *i as f64,
+            Value::Float(f) => *f,
+            _ => match self.text(n, path)? {
+                None => return Ok(None),
+                Some(f) => f.value.trim().parse::<f64>().map_err(|_| {
+                    self.err_at(
+                        n,
+                        ConfigErrorKind::WrongType,
+                        format!("{path}: expected a number"),
+                        None,
+                    )
+                })?,
+            },
+        };
+        if !v.is_finite() {
+            return Err(self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: expected a finite number"),
+                None,
+            ));
+        }
+        Ok(Some(v))
+    }
+
+    fn uint(&self, node: Option<&Node>, path: &str, max: u32) -> Result<Option<u32>, ConfigError> {
+        let Some(n) = node else { return Ok(None) };
+        match self.number(Some(n), path)? {
+            None => Ok(None),
+            Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(max) => Ok(Some(v as u32)),
+            Some(_) => Err(self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: expected a whole number from 0 to {max}"),
+                None,
+            )),
+        }
+    }
+
+    fn text_list(&self, node: Option<&Node>, path: &str) -> Result<Vec<String>, ConfigError> {
+        let Some(n) = node else {
+            return Ok(Vec::new());
+        };
+        match &n.value {
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(f) = self.text(item, &format!("{path}[{i}]"))? {
+                        out.push(f.value);
+                    }
+                }
+                Ok(out)
+            }
+            _ => Err(self.wrong_type(n, path, "a list such as [a, b]")),
+        }
+    }
+
+    fn config(&self, root: &Node) -> Result<Config, ConfigError> {
+        let top = self.entries(root, "the document")?;
+        self.check_keys(top, "", &[TOP_KEYS])?;
+        let providers = match get(top, "credentials") {
+            Some(n) => self.credentials(n)?,
+            None => Vec::new(),
+        };
+        let ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        let token_validation = match get(top, "token_validation") {
+            Some(n) => self.token_validation(n, &ids)?,
+            None => TokenValidation::default(),
+        };
+        let dispatch = match get(top, "dispatch_config") {
+            Some(n) => self.dispatch(n, &ids)?,
+            None => DispatchConfig::default(),
+        };
+        let quota = match get(top, "quota_management") {
+            Some(n) => self.quota(n, &ids)?,
+            None => QuotaManagement::default(),
+        };
+        let security = match get(top, "security") {
+            Some(n) => self.security(n)?,
+            None => Security::default(),
+        };
+        let metadata = match get(top, "metadata") {
+            Some(n) => self.metadata(n)?,
+            None => Vec::new(),
+        };
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            providers,
+            token_validation,
+            dispatch,
+            quota,
+            security,
+            metadata,
+        })
+    }
+
+    fn credentials(&self, node: &Node) -> Result<Vec<ProviderSection>, ConfigError> {
+        let entries = self.entries(node, "credentials")?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, section) in entries {
+            out.push(self.section(key, section)?);
+        }
+        Ok(out)
+    }
+
+    fn check_id(&self, key: &Key, what: &str) -> Result<(), ConfigError> {
+        if valid_id(&key.name) {
+            return Ok(());
+        }
+        let shown = if key_looks_secret(&key.name) {
+            "(not shown: it looks like a credential)".to_string()
+        } else {
+            format!("`{}`", key.name)
+        };
+        Err(self.err(
+            key.line,
+            key.col,
+            ConfigErrorKind::InvalidValue,
+            format!("invalid {what} id {shown}"),
+            Some(
+                "ids start with a letter or digit and use only letters, digits, '_', '-' and '.'"
+                    .to_string(),
+            ),
+        ))
+    }
+
+    fn section(&self, key: &Key, node: &Node) -> Result<ProviderSection, ConfigError> {
+        self.check_id(key, "provider")?;
+        let id = key.name.as_str();
+        let path = format!("credentials.{id}");
+        let entries = self.entries(node, &path)?;
+        let kind = self.kind(id, entries, &path, key)?;
+        let fields: Vec<&str> = kind.account_fields().iter().map(|f| f.name).collect();
+        self.check_keys(
+            entries,
+            &path,
+            &[SECTION_KEYS, COMMON_ACCOUNT_KEYS, &fields],
+        )?;
+        let isolation_method = self.plain_text(
+            get(entries, "isolation_method"),
+            &format!("{path}.isolation_method"),
+        )?;
+        let mut accounts = Vec::new();
+        let single = get(entries, "accounts").is_none()
+            && !entries.iter().any(|(k, _)| k.name == "accounts");
+        if single {
+            let scope = AccountScope {
+                provider_id: id,
+                account_id: DEFAULT_ACCOUNT_ID,
+                single: true,
+                path: path.clone(),
+                own: entries,
+                inherited: None,
+            };
+            accounts.push(self.account(&scope, kind, key.line)?);
+        } else {
+            // Credentials at section level would be shared by every account: refuse that.
+            for spec in kind.account_fields() {
+                if spec.ty == FieldType::Secret
+                    && let Some((k, _)) = entries.iter().find(|(k, _)| k.name == spec.name)
+                {
+                    return Err(self.err(
+                        k.line,
+                        k.col,
+                        ConfigErrorKind::InvalidValue,
+                        format!(
+                            "{path}.{}: a credential at provider level cannot be shared by the accounts under {path}.accounts",
+                            spec.name
+                        ),
+                        Some(format!("move it under {path}.accounts.<id>")),
+                    ));
+                }
+            }
+            let acc_path = format!("{path}.accounts");
+            let acc_node = entries
+                .iter()
+                .find(|(k, _)| k.name == "accounts")
+                .map(|(_, v)| v);
+            let acc_entries = match acc_node {
+                Some(n) => self.entries(n, &acc_path)?,
+                None => &[],
+            };
+            for (akey, anode) in acc_entries {
+                self.check_id(akey, "account")?;
+                let apath = format!("{acc_path}.{}", akey.name);
+                let own = self.entries(anode, &apath)?;
+                self.check_keys(own, &apath, &[COMMON_ACCOUNT_KEYS, &fields])?;
+                let scope = AccountScope {
+                    provider_id: id,
+                    account_id: &akey.name,
+                    single: false,
+                    path: apath,
+                    own,
+                    inherited: Some((entries, path.clone())),
+                };
+                accounts.push(self.account(&scope, kind, akey.line)?);
+            }
+        }
+        Ok(ProviderSection {
+            id: id.to_string(),
+            kind,
+            isolation_method,
+            single_account: single,
+            accounts,
+            line: key.line,
+        })
+    }
+
+    fn kind(
+        &self,
+        id: &str,
+        entries: &Entries,
+        path: &str,
+        key: &Key,
+    ) -> Result<&'static dyn Provider, ConfigError> {
+        let kinds = provider::kind_ids();
+        if let Some(n) = get(entries, "kind") {
+            let k = self
+                .text(n, &format!("{path}.kind"))?
+                .map(|f| f.value)
+                .unwrap_or_default();
+            return provider::by_id(&k).ok_or_else(|| {
+                let hint = match did_you_mean(&k, kinds.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? Kinds: {}", kinds.join(", ")),
+                    None => format!("kinds: {}", kinds.join(", ")),
+                };
+                self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}.kind: unknown provider kind `{k}`"),
+                    Some(hint),
+                )
+            });
+        }
+        provider::by_id(id).ok_or_else(|| {
+            let hint = match did_you_mean(id, kinds.iter().copied()) {
+                Some(s) => format!(
+                    "did you mean `{s}`? To use your own id, add `kind: <{}>` to the section",
+                    kinds.join("|")
+                ),
+                None => format!(
+                    "add `kind:` with one of {} to the section to use your own id",
+                    kinds.join(", ")
+                ),
+            };
+            self.err(
+                key.line,
+                key.col,
+                ConfigErrorKind::UnknownKey,
+                format!("unknown provider `{id}` under credentials"),
+                Some(hint),
+            )
+        })
+    }
+
+    /// Reads one account field: environment override first, then the account's own entry,
+    /// then (for non-secret fields) the section-level default.
+    fn account_field<'n>(
+        &self,
+        scope: &AccountScope<'n>,
+        field: &str,
+        inheritable: bool,
+    ) -> Result<Option<FieldAt<'n>>, ConfigError> {
+        for var in override_vars(scope.provider_id, scope.account_id, field, scope.single) {
+            if let Some(v) = (self.env)(&var) {
+                return Ok(Some((
+                    Field {
+                        value: v,
+                        origin: Origin::Env { var },
+                    },
+                    None,
+                )));
+            }
+        }
+        let own_path = format!("{}.{field}", scope.path);
+        if let Some(n) = get(scope.own, field) {
+            return Ok(self.text(n, &own_path)?.map(|f| (f, Some(n))));
+        }
+        if inheritable
+            && let Some((entries, section_path)) = &scope.inherited
+            && let Some(n) = get(entries, field)
+        {
+            return Ok(self
+                .text(n, &format!("{section_path}.{field}"))?
+                .map(|f| (f, Some(n))));
+        }
+        Ok(None)
+    }
+
+    /// Error for a field value that does not parse; the location is the file position, or the
+    /// environment variable when the value came from an override.
+    fn field_error(
+        &self,
+        scope: &AccountScope<'_>,
+        field: &str,
+        f: &Field<String>,
+        node: Option<&Node>,
+        what: &str,
+    ) -> ConfigError {
+        let path = format!("{}.{field}", scope.path);
+        match (&f.origin, node) {
+            (Origin::Env { var }, _) => ConfigError {
+                kind: ConfigErrorKind::InvalidValue,
+                location: None,
+                message: format!("{path} (from environment variable {var}): {what}"),
+                hint: Some(format!("fix or unset {var}")),
+            },
+            (_, Some(n)) => self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: {what}"),
+                None,
+            ),
+            (_, None) => ConfigError::file(
+                ConfigErrorKind::InvalidValue,
+                self.path,
+                format!("{path}: {what}"),
+                None,
+            ),
+        }
+    }
+
+    fn account(
+        &self,
+        scope: &AccountScope<'_>,
+        kind: &'static dyn Provider,
+        line: u32,
+    ) -> Result<Account, ConfigError> {
+        let text = |field: &str| -> Result<Option<String>, ConfigError> {
+            Ok(self
+                .account_field(scope, field, true)?
+                .map(|(f, _)| f.value))
+        };
+        let boolean = |field: &str| -> Result<Option<bool>, ConfigError> {
+            match self.account_field(scope, field, true)? {
+                None => Ok(None),
+                Some((f, node)) => match parse_bool(&f.value) {
+                    Some(b) => Ok(Some(b)),
+                    None => Err(self.field_error(scope, field, &f, node, "expected true or false")),
+                },
+            }
+        };
+        let token_expiry = match self.account_field(scope, "token_expiry", true)? {
+            None => None,
+            Some((f, node)) if f.value.trim().is_empty() => {
+                let _ = node;
+                None
+            }
+            Some((f, node)) => match parse_timestamp(&f.value) {
+                Ok(ts) => Some(Field {
+                    value: ts,
+                    origin: f.origin,
+                }),
+                Err(why) => return Err(self.field_error(scope, "token_expiry", &f, node, &why)),
+            },
+        };
+        let models = {
+            let own = get(scope.own, "models");
+            match (own, &scope.inherited) {
+                (Some(n), _) => self.text_list(Some(n), &format!("{}.models", scope.path))?,
+                (None, Some((entries, sp))) => {
+                    self.text_list(get(entries, "models"), &format!("{sp}.models"))?
+                }
+                (None, None) => Vec::new(),
+            }
+        };
+        let mut secrets = Vec::new();
+        let mut settings = Vec::new();
+        for spec in kind.account_fields() {
+            let inheritable = spec.ty != FieldType::Secret;
+            let Some((f, _node)) = self.account_field(scope, spec.name, inheritable)? else {
+                continue;
+            };
+            match spec.ty {
+                FieldType::Secret => secrets.push((
+                    spec.name,
+                    Field {
+                        value: Secret::new(f.value),
+                        origin: f.origin,
+                    },
+                )),
+                FieldType::Text => settings.push((spec.name, f)),
+                FieldType::Path => {
+                    let value = if f.value.is_empty() {
+                        f.value
+                    } else {
+                        let p = expand_tilde(&f.value, self.env);
+                        let p = if p.is_absolute() {
+                            p
+                        } else {
+                            self.base_dir.join(p)
+                        };
+                        p.to_string_lossy().into_owned()
+                    };
+                    settings.push((
+                        spec.name,
+                        Field {
+                            value,
+                            origin: f.origin,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(Account {
+            provider_id: scope.provider_id.to_string(),
+            id: scope.account_id.to_string(),
+            kind,
+            line,
+            name: text("name")?,
+            enabled: boolean("enabled")?.unwrap_or(true),
+            auth_method: text("auth_method")?,
+            upstream: text("provider")?,
+            token_expiry,
+            models,
+            quota_status: text("quota_status")?,
+            api_key_permanent: boolean("api_key_permanent")?,
+            last_rotated: text("last_rotated")?,
+            rotation_schedule: text("rotation_schedule")?,
+            secrets,
+            settings,
+        })
+    }
+
+    fn known_provider(&self, key: &Key, path: &str, ids: &[&str]) -> Result<(), ConfigError> {
+        if ids.contains(&key.name.as_str()) || provider::by_id(&key.name).is_some() {
+            return Ok(());
+        }
+        let hint = match did_you_mean(&key.name, ids.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("configured providers: {}", ids.join(", ")),
+        };
+        Err(self.err(
+            key.line,
+            key.col,
+            ConfigErrorKind::InvalidValue,
+            format!("{path}: `{}` is not a provider under credentials", key.name),
+            Some(hint),
+        ))
+    }
+
+    fn token_validation(&self, node: &Node, ids: &[&str]) -> Result<TokenValidation, ConfigError> {
+        let p = "token_validation";
+        let e = self.entries(node, p)?;
+        self.check_keys(
+            e,
+            p,
+            &[&[
+                "enabled",
+                "check_validity_before_use",
+                "auto_refresh_if_expired",
+                "refresh_buffer_minutes",
+                "provider_refresh_policies",
+            ]],
+        )?;
+        let d = TokenValidation::default();
+        let mut policies = Vec::new();
+        if let Some(n) = get(e, "provider_refresh_policies") {
+            let pp = format!("{p}.provider_refresh_policies");
+            for (k, v) in self.entries(n, &pp)? {
+                self.known_provider(k, &pp, ids)?;
+                let kp = format!("{pp}.{}", k.name);
+                let pe = self.entries(v, &kp)?;
+                self.check_keys(
+                    pe,
+                    &kp,
+                    &[&["lifetime_days", "lifetime_hours", "refresh_method"]],
+                )?;
+                let lifetime = match (get(pe, "lifetime_days"), get(pe, "lifetime_hours")) {
+                    (Some(n), _) => {
+                        Some(self.lifetime(n, &format!("{kp}.lifetime_days"), Lifetime::Days)?)
+                    }
+                    (None, Some(n)) => {
+                        Some(self.lifetime(n, &format!("{kp}.lifetime_hours"), Lifetime::Hours)?)
+                    }
+                    (None, None) => None,
+                };
+                policies.push(RefreshPolicy {
+                    provider: k.name.clone(),
+                    lifetime,
+                    refresh_method: self
+                        .plain_text(get(pe, "refresh_method"), &format!("{kp}.refresh_method"))?,
+                });
+            }
+        }
+        Ok(TokenValidation {
+            enabled: self
+                .bool(get(e, "enabled"), &format!("{p}.enabled"))?
+                .unwrap_or(d.enabled),
+            check_validity_before_use: self
+                .bool(
+                    get(e, "check_validity_before_use"),
+                    &format!("{p}.check_validity_before_use"),
+                )?
+                .unwrap_or(d.check_validity_before_use),
+            auto_refresh_if_expired: self
+                .bool(
+                    get(e, "auto_refresh_if_expired"),
+                    &format!("{p}.auto_refresh_if_expired"),
+                )?
+                .unwrap_or(d.auto_refresh_if_expired),
+            refresh_buffer_minutes: self
+                .uint(
+                    get(e, "refresh_buffer_minutes"),
+                    &format!("{p}.refresh_buffer_minutes"),
+                    10_080,
+                )?
+                .unwrap_or(d.refresh_buffer_minutes),
+            provider_refresh_policies: policies,
+        })
+    }
+
+    fn lifetime(
+        &self,
+        node: &Node,
+        path: &str,
+        unit: fn(u32) -> Lifetime,
+    ) -> Result<Lifetime, ConfigError> {
+        if let Value::Str(s) = &node.value
+            && s.trim().eq_ignore_ascii_case("infinite")
+        {
+            return Ok(Lifetime::Infinite);
+        }
+        match self.uint(Some(node), path, 100_000) {
+            Ok(Some(v)) => Ok(unit(v)),
+            _ => Err(self.err_at(
+                node,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: expected a whole number or `infinite`"),
+                None,
+            )),
+        }
+    }
+
+    fn dispatch(&self, node: &Node, ids: &[&str]) -> Result<DispatchConfig, ConfigError> {
+        let p = "dispatch_config";
+        let e = self.entries(node, p)?;
+        self.check_keys(
+            e,
+            p,
+            &[&[
+                "account_rotation",
+                "least_used_prioritization",
+                "weights",
+                "fallback_chain",
+            ]],
+        )?;
+        let d = DispatchConfig::default();
+        let weights = match get(e, "weights") {
+            None => d.weights,
+            Some(wn) => {
+                let wp = format!("{p}.weights");
+                let we = self.entries(wn, &wp)?;
+                self.check_keys(we, &wp, &[&["quota", "latency", "context_fit"]])?;
+                let mut w = [0.0f64; 3];
+                for (i, k) in ["quota", "latency", "context_fit"].iter().enumerate() {
+                    let n = get(we, k);
+                    let v = self.number(n, &format!("{wp}.{k}"))?.unwrap_or(0.0);
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(self.err_at(
+                            n.unwrap_or(wn),
+                            ConfigErrorKind::InvalidValue,
+                            format!("{wp}.{k}: must be between 0 and 1"),
+                            None,
+                        ));
+                    }
+                    w[i] = v;
+                }
+                let sum: f64 = w.iter().sum();
+                if (sum - 1.0).abs() > 1e-6 {
+                    return Err(self.err_at(
+                        wn,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{wp}: weights must sum to 1, they sum to {}", round3(sum)),
+                        Some(
+                            "the defaults are quota 0.4, latency 0.3, context_fit 0.3".to_string(),
+                        ),
+                    ));
+                }
+                Weights {
+                    quota: w[0],
+                    latency: w[1],
+                    context_fit: w[2],
+                }
+            }
+        };
+        let chain_path = format!("{p}.fallback_chain");
+        let fallback_chain = self.text_list(get(e, "fallback_chain"), &chain_path)?;
+        if let Some(Value::Seq(items)) = get(e, "fallback_chain").map(|n| &n.value) {
+            for (item, id) in items.iter().zip(&fallback_chain) {
+                if !ids.contains(&id.as_str()) {
+                    let hint = match did_you_mean(id, ids.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("configured providers: {}", ids.join(", ")),
+                    };
+                    return Err(self.err_at(
+                        item,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{chain_path}: `{id}` is not a provider under credentials"),
+                        Some(hint),
+                    ));
+                }
+            }
+        }
+        Ok(DispatchConfig {
+            account_rotation: self
+                .plain_text(get(e, "account_rotation"), &format!("{p}.account_rotation"))?,
+            least_used_prioritization: self
+                .bool(
+                    get(e, "least_used_prioritization"),
+                    &format!("{p}.least_used_prioritization"),
+                )?
+                .unwrap_or(d.least_used_prioritization),
+            weights,
+            fallback_chain,
+        })
+    }
+
+    fn quota(&self, node: &Node, ids: &[&str]) -> Result<QuotaManagement, ConfigError> {
+        let p = "quota_management";
+        let e = self.entries(node, p)?;
+        self.check_keys(
+            e,
+            p,
+            &[&[
+                "audit_collection_time",
+                "timezone",
+                "alert_thresholds",
+                "quotas",
+            ]],
+        )?;
+        let audit_collection_time = self.plain_text(
+            get(e, "audit_collection_time"),
+            &format!("{p}.audit_collection_time"),
+        )?;
+        if let (Some(t), Some(n)) = (&audit_collection_time, get(e, "audit_collection_time"))
+            && jiff::civil::Time::strptime("%H:%M", t.trim()).is_err()
+        {
+            return Err(self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{p}.audit_collection_time: expected HH:MM, such as 02:00"),
+                None,
+            ));
+        }
+        let mut thresholds = Thresholds::default();
+        if let Some(tn) = get(e, "alert_thresholds") {
+            let tp = format!("{p}.alert_thresholds");
+            let te = self.entries(tn, &tp)?;
+            self.check_keys(te, &tp, &[&["warning_percentage", "critical_percentage"]])?;
+            if let Some(v) = self.number(
+                get(te, "warning_percentage"),
+                &format!("{tp}.warning_percentage"),
+            )? {
+                thresholds.warning = v;
+            }
+            if let Some(v) = self.number(
+                get(te, "critical_percentage"),
+                &format!("{tp}.critical_percentage"),
+            )? {
+                thresholds.critical = v;
+            }
+            if !(thresholds.warning > 0.0
+                && thresholds.warning < thresholds.critical
+                && thresholds.critical <= 100.0)
+            {
+                return Err(self.err_at(
+                    tn,
+                    ConfigErrorKind::InvalidValue,
+                    format!(
+                        "{tp}: need 0 < warning_percentage < critical_percentage <= 100 (got {} and {})",
+                        round3(thresholds.warning),
+                        round3(thresholds.critical)
+                    ),
+                    None,
+                ));
+            }
+        }
+        let mut quotas = Vec::new();
+        if let Some(qn) = get(e, "quotas") {
+            let qp = format!("{p}.quotas");
+            for (k, v) in self.entries(qn, &qp)? {
+                self.known_provider(k, &qp, ids)?;
+                let kp = format!("{qp}.{}", k.name);
+                let items: Vec<&Node> = match &v.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    Value::Map(_) => vec![v],
+                    Value::Null => Vec::new(),
+                    _ => return Err(self.wrong_type(v, &kp, "a list of limits")),
+                };
+                let mut limits = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    limits.push(self.quota_limit(item, &format!("{kp}[{i}]"))?);
+                }
+                quotas.push((k.name.clone(), limits));
+            }
+        }
+        Ok(QuotaManagement {
+            audit_collection_time,
+            timezone: self.plain_text(get(e, "timezone"), &format!("{p}.timezone"))?,
+            thresholds,
+            quotas,
+        })
+    }
+
+    fn quota_limit(&self, node: &Node, path: &str) -> Result<QuotaLimit, ConfigError> {
+        let e = self.entries(node, path)?;
+        self.check_keys(
+            e,
+            path,
+            &[&["limit", "unit", "window", "reset_day", "reset"]],
+        )?;
+        let limit_node = get(e, "limit");
+        let limit = match self.number(limit_node, &format!("{path}.limit"))? {
+            Some(v) if v > 0.0 => v,
+            Some(_) => {
+                return Err(self.err_at(
+                    limit_node.unwrap_or(node),
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}.limit: must be greater than 0"),
+                    None,
+                ));
+            }
+            None => {
+                return Err(self.err_at(
+                    node,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}: `limit` is required"),
+                    None,
+                ));
+            }
+        };
+        let unit = self.enum_value(
+            get(e, "unit"),
+            node,
+            &format!("{path}.unit"),
+            QuotaUnit::ALL,
+        )?;
+        let window = self.enum_value(
+            get(e, "window"),
+            node,
+            &format!("{path}.window"),
+            QuotaWindow::ALL,
+        )?;
+        let reset_day_node = get(e, "reset_day");
+        let reset_day = match self.uint(reset_day_node, &format!("{path}.reset_day"), 31)? {
+            Some(0) => {
+                return Err(self.err_at(
+                    reset_day_node.unwrap_or(node),
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}.reset_day: expected a day of the month, 1 to 31"),
+                    None,
+                ));
+            }
+            Some(d) => Some(d as u8),
+            None => None,
+        };
+        Ok(QuotaLimit {
+            limit,
+            unit,
+            window,
+            reset_day,
+            reset: self.plain_text(get(e, "reset"), &format!("{path}.reset"))?,
+            line: node.line,
+        })
+    }
+
+    fn enum_value<T: Copy>(
+        &self,
+        node: Option<&Node>,
+        parent: &Node,
+        path: &str,
+        all: &[(&'static str, T)],
+    ) -> Result<T, ConfigError> {
+        let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+        let Some(n) = node else {
+            return Err(self.err_at(
+                parent,
+                ConfigErrorKind::InvalidValue,
+                format!("{path} is required (one of {})", names.join(", ")),
+                None,
+            ));
+        };
+        let v = self.text(n, path)?.map(|f| f.value).unwrap_or_default();
+        all.iter()
+            .find(|(name, _)| *name == v.trim())
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let hint = match did_you_mean(&v, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("one of {}", names.join(", ")),
+                };
+                self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}: unknown value `{v}`"),
+                    Some(hint),
+                )
+            })
+    }
+
+    fn security(&self, node: &Node) -> Result<Security, ConfigError> {
+        let p = "security";
+        let e = self.entries(node, p)?;
+        self.check_keys(
+            e,
+            p,
+            &[&[
+                "file_permissions",
+                "external_api_calls",
+                "local_storage_only",
+            ]],
+        )?;
+        let d = Security::default();
+        let file_permissions =
+            self.plain_text(get(e, "file_permissions"), &format!("{p}.file_permissions"))?;
+        if let (Some(fp), Some(n)) = (&file_permissions, get(e, "file_permissions")) {
+            match u32::from_str_radix(fp.trim(), 8) {
+                Ok(mode) if mode & 0o077 == 0 && mode <= 0o700 => {}
+                _ => {
+                    return Err(self.err_at(
+                        n,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{p}.file_permissions: must be an octal mode without group or other access, such as \"0600\""),
+                        Some("xnai never reads a credential file other users can read".to_string()),
+                    ));
+                }
+            }
+        }
+        Ok(Security {
+            file_permissions,
+            external_api_calls: self
+                .bool(
+                    get(e, "external_api_calls"),
+                    &format!("{p}.external_api_calls"),
+                )?
+                .unwrap_or(d.external_api_calls),
+            local_storage_only: self
+                .bool(
+                    get(e, "local_storage_only"),
+                    &format!("{p}.local_storage_only"),
+                )?
+                .unwrap_or(d.local_storage_only),
+        })
+    }
+
+    fn metadata(&self, node: &Node) -> Result<Vec<(String, String)>, ConfigError> {
+        // Free-form by design: the original kept version/status/notes here.
+        let e = self.entries(node, "metadata")?;
+        let mut out = Vec::new();
+        for (k, v) in e {
+            let value = match &v.value {
+                Value::Seq(_) | Value::Map(_) => "(nested)".to_string(),
+                _ => self
+                    .text(v, &format!("metadata.{}", k.name))?
+                    .map(|f| f.value)
+                    .unwrap_or_default(),
+            };
+            out.push((k.name.clone(), value));
+        }
+        Ok(out)
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses `token_expiry`: RFC 3339 (`2027-12-31T00:00:00Z`), a date (`2027-12-31`, midnight
+/// UTC) or Unix time in seconds or milliseconds.
+pub(crate) fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
+    let t = s.trim();
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    if t.parse::<jiff::civil::Date>().is_ok()
+        && let Ok(ts) = format!("{t}T00:00:00Z").parse::<Timestamp>()
+    {
+        return Ok(ts);
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        // Values beyond year 5138 in seconds are milliseconds (OpenCode writes ms).
+        let r = if n.abs() >= 100_000_000_000 {
+            Timestamp::from_millisecond(n)
+        } else {
+            Timestamp::from_second(n)
+        };
+        return r.map_err(|_| "Unix time out of range".to_string());
+    }
+    Err(
+        "expected an RFC 3339 timestamp such as 2027-12-31T00:00:00Z, a date such as 2027-12-31, or Unix seconds"
+            .to_string(),
+    )
+}
+
+fn expand_tilde(p: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(home) = env("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    PathBuf::from(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_upper_case_with_underscores() {
+        assert_eq!(
+            override_vars("opencode", "account_1", "oauth_token", false),
+            vec!["XNAI_OPENCODE_ACCOUNT_1_OAUTH_TOKEN".to_string()]
+        );
+        assert_eq!(
+            override_vars("copilot-work", "me.2", "oauth_token", false),
+            vec!["XNAI_COPILOT_WORK_ME_2_OAUTH_TOKEN".to_string()]
+        );
+        assert_eq!(
+            override_vars("cline", "default", "api_key", true),
+            vec![
+                "XNAI_CLINE_DEFAULT_API_KEY".to_string(),
+                "XNAI_CLINE_API_KEY".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(
+            parse_timestamp("2027-12-31T00:00:00Z").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("2027-12-31").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("2027-12-31T01:00:00+01:00").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("1830211200").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("1830211200000").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert!(parse_timestamp("tomorrow").is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("account_1"));
+        assert!(valid_id("work.2-b"));
+        assert!(!valid_id("../etc"));
+        assert!(!valid_id(".hidden"));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id(""));
+    }
+}

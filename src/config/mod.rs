@@ -1,0 +1,481 @@
+//! The credential file: its schema (types here), loading (`load`), `${VAR}` expansion
+//! (`expand`), the YAML tree (`yaml`) and the `xnai init` template (`template`).
+//!
+//! The layout is the original system's: `credentials.<provider>.accounts.<id>` for
+//! multi-account providers, credential fields directly under `credentials.<provider>` for
+//! single-account ones (their account id is `default`), and the `token_validation`,
+//! `dispatch_config`, `quota_management`, `security` and `metadata` sections.
+
+pub mod expand;
+mod load;
+pub mod template;
+pub mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+pub use load::{LoadOptions, Loaded, default_path, load, load_str};
+
+use crate::provider::Provider;
+use crate::secret::Secret;
+
+/// The id given to the account of a single-account provider section.
+pub const DEFAULT_ACCOUNT_ID: &str = "default";
+
+/// Where a field's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Written in the credential file at this line, possibly through `${VAR}` expansion.
+    File {
+        /// 1-based line.
+        line: u32,
+        /// Variables the value was expanded from.
+        vars: Vec<String>,
+    },
+    /// Set by an `XNAI_<PROVIDER>_<ACCOUNT>_<FIELD>` environment variable.
+    Env {
+        /// The variable's name.
+        var: String,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { line, vars } if vars.is_empty() => write!(f, "file:{line}"),
+            Origin::File { line, vars } => write!(f, "file:{line} via ${}", vars.join(", $")),
+            Origin::Env { var } => write!(f, "env {var}"),
+        }
+    }
+}
+
+/// A value with its origin.
+#[derive(Debug, Clone)]
+pub struct Field<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// The whole credential file, validated.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Provider sections, in file order.
+    pub providers: Vec<ProviderSection>,
+    /// `token_validation`.
+    pub token_validation: TokenValidation,
+    /// `dispatch_config`.
+    pub dispatch: DispatchConfig,
+    /// `quota_management`.
+    pub quota: QuotaManagement,
+    /// `security`.
+    pub security: Security,
+    /// `metadata`: free-form key/value pairs kept for the report.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Every account of every provider, in file order.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.providers.iter().flat_map(|p| p.accounts.iter())
+    }
+
+    /// The provider section with this id.
+    pub fn provider(&self, id: &str) -> Option<&ProviderSection> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+}
+
+/// One `credentials.<id>` section.
+#[derive(Debug)]
+pub struct ProviderSection {
+    /// The section's id (`opencode`, `copilot_work`, ...).
+    pub id: String,
+    /// Its kind, from the id or `kind:`.
+    pub kind: &'static dyn Provider,
+    /// `isolation_method`, as the original wrote it.
+    pub isolation_method: Option<String>,
+    /// True when the section holds its single account's fields directly (no `accounts:`).
+    pub single_account: bool,
+    /// Its accounts, in file order.
+    pub accounts: Vec<Account>,
+    /// Line of the section's key.
+    pub line: u32,
+}
+
+/// One account.
+#[derive(Debug)]
+pub struct Account {
+    /// The provider section's id.
+    pub provider_id: String,
+    /// The account's id (`account_1`, or `default` for single-account sections).
+    pub id: String,
+    /// The provider kind.
+    pub kind: &'static dyn Provider,
+    /// Line where the account is defined.
+    pub line: u32,
+    /// `name`.
+    pub name: Option<String>,
+    /// `enabled` (default true).
+    pub enabled: bool,
+    /// `auth_method`.
+    pub auth_method: Option<String>,
+    /// `provider`: the upstream identity provider (`google` for Antigravity).
+    pub upstream: Option<String>,
+    /// `token_expiry`.
+    pub token_expiry: Option<Field<Timestamp>>,
+    /// `models`.
+    pub models: Vec<String>,
+    /// `quota_status`, as the original tracked it by hand.
+    pub quota_status: Option<String>,
+    /// `api_key_permanent`.
+    pub api_key_permanent: Option<bool>,
+    /// `last_rotated`.
+    pub last_rotated: Option<String>,
+    /// `rotation_schedule`.
+    pub rotation_schedule: Option<String>,
+    /// Credential fields declared by the provider, as present.
+    pub secrets: Vec<(&'static str, Field<Secret>)>,
+    /// Text and path fields declared by the provider, as present (paths made absolute).
+    pub settings: Vec<(&'static str, Field<String>)>,
+}
+
+impl Account {
+    /// `provider/account`, the name used on the command line.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider_id, self.id)
+    }
+
+    /// A credential field, if present.
+    pub fn secret(&self, name: &str) -> Option<&Field<Secret>> {
+        self.secrets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f)
+    }
+
+    /// A text or path field, if present and not empty.
+    pub fn setting(&self, name: &str) -> Option<&Field<String>> {
+        self.settings
+            .iter()
+            .find(|(n, f)| *n == name && !f.value.is_empty())
+            .map(|(_, f)| f)
+    }
+
+    /// The credential the provider uses, if any: the first present credential field in the
+    /// provider's order.
+    pub fn primary_credential(&self) -> Option<(&'static str, &Field<Secret>)> {
+        self.kind
+            .credential_fields()
+            .into_iter()
+            .find_map(|name| self.secret(name).map(|f| (name, f)))
+    }
+}
+
+/// `token_validation`.
+#[derive(Debug, Clone)]
+pub struct TokenValidation {
+    /// `enabled`.
+    pub enabled: bool,
+    /// `check_validity_before_use`.
+    pub check_validity_before_use: bool,
+    /// `auto_refresh_if_expired`.
+    pub auto_refresh_if_expired: bool,
+    /// `refresh_buffer_minutes`: a credential expiring within this is "expiring soon".
+    pub refresh_buffer_minutes: u32,
+    /// `provider_refresh_policies`.
+    pub provider_refresh_policies: Vec<RefreshPolicy>,
+}
+
+impl Default for TokenValidation {
+    fn default() -> Self {
+        TokenValidation {
+            enabled: true,
+            check_validity_before_use: true,
+            auto_refresh_if_expired: false,
+            refresh_buffer_minutes: 5,
+            provider_refresh_policies: Vec::new(),
+        }
+    }
+}
+
+/// One entry of `provider_refresh_policies`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshPolicy {
+    /// The provider id it applies to.
+    pub provider: String,
+    /// How long a fresh credential lives.
+    pub lifetime: Option<Lifetime>,
+    /// `refresh_method` (oauth, gh_cli, manual_only, ...).
+    pub refresh_method: Option<String>,
+}
+
+/// A credential lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// `lifetime_hours`.
+    Hours(u32),
+    /// `lifetime_days`.
+    Days(u32),
+    /// `infinite`.
+    Infinite,
+}
+
+/// `dispatch_config`.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// `account_rotation`.
+    pub account_rotation: Option<String>,
+    /// `least_used_prioritization`.
+    pub least_used_prioritization: bool,
+    /// `weights`.
+    pub weights: Weights,
+    /// `fallback_chain`: provider ids in order.
+    pub fallback_chain: Vec<String>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            account_rotation: None,
+            least_used_prioritization: true,
+            weights: Weights::default(),
+            fallback_chain: Vec::new(),
+        }
+    }
+}
+
+/// Dispatch score weights; they sum to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// Weight of remaining quota.
+    pub quota: f64,
+    /// Weight of measured latency.
+    pub latency: f64,
+    /// Weight of context fit.
+    pub context_fit: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            quota: 0.4,
+            latency: 0.3,
+            context_fit: 0.3,
+        }
+    }
+}
+
+/// `quota_management`.
+#[derive(Debug, Clone, Default)]
+pub struct QuotaManagement {
+    /// `audit_collection_time` (HH:MM).
+    pub audit_collection_time: Option<String>,
+    /// `timezone`.
+    pub timezone: Option<String>,
+    /// `alert_thresholds`.
+    pub thresholds: Thresholds,
+    /// `quotas`: limits per provider id.
+    pub quotas: Vec<(String, Vec<QuotaLimit>)>,
+}
+
+/// Alert thresholds in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// `warning_percentage`.
+    pub warning: f64,
+    /// `critical_percentage`.
+    pub critical: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warning: 80.0,
+            critical: 90.0,
+        }
+    }
+}
+
+/// One quota limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaLimit {
+    /// `limit`.
+    pub limit: f64,
+    /// `unit`.
+    pub unit: QuotaUnit,
+    /// `window`.
+    pub window: QuotaWindow,
+    /// `reset_day`: day of month for monthly windows.
+    pub reset_day: Option<u8>,
+    /// `reset`: a reset rule such as "sunday 00:00 UTC".
+    pub reset: Option<String>,
+    /// Line in the file.
+    pub line: u32,
+}
+
+/// What a quota counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaUnit {
+    /// Tokens.
+    Tokens,
+    /// API requests.
+    Requests,
+    /// Chat messages (premium requests).
+    Messages,
+    /// Code completions.
+    Completions,
+    /// A percentage reported by the provider.
+    Percent,
+    /// Money, in US dollars.
+    Usd,
+}
+
+impl QuotaUnit {
+    /// Every unit with its name in the file.
+    pub const ALL: &'static [(&'static str, QuotaUnit)] = &[
+        ("tokens", QuotaUnit::Tokens),
+        ("requests", QuotaUnit::Requests),
+        ("messages", QuotaUnit::Messages),
+        ("completions", QuotaUnit::Completions),
+        ("percent", QuotaUnit::Percent),
+        ("usd", QuotaUnit::Usd),
+    ];
+}
+
+/// How a quota window is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaWindow {
+    /// The last five hours.
+    Rolling5h,
+    /// A calendar day.
+    Daily,
+    /// A calendar week.
+    Weekly,
+    /// A calendar month.
+    Monthly,
+}
+
+impl QuotaWindow {
+    /// Every window with its name in the file.
+    pub const ALL: &'static [(&'static str, QuotaWindow)] = &[
+        ("rolling_5h", QuotaWindow::Rolling5h),
+        ("daily", QuotaWindow::Daily),
+        ("weekly", QuotaWindow::Weekly),
+        ("monthly", QuotaWindow::Monthly),
+    ];
+}
+
+/// `security`.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// `file_permissions` as written ("0600"). xnai always requires no group/other access.
+    pub file_permissions: Option<String>,
+    /// `external_api_calls`: whether live checks may contact providers.
+    pub external_api_calls: bool,
+    /// `local_storage_only`.
+    pub local_storage_only: bool,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            file_permissions: None,
+            external_api_calls: false,
+            local_storage_only: true,
+        }
+    }
+}
+
+/// What kind of configuration problem occurred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigErrorKind {
+    /// The file does not exist.
+    NotFound,
+    /// The file could not be read.
+    Io,
+    /// The file is readable by others or owned by someone else.
+    Permissions,
+    /// The YAML is malformed.
+    Syntax,
+    /// A key the schema does not know.
+    UnknownKey,
+    /// A value of the wrong type.
+    WrongType,
+    /// A value of the right type that is not allowed.
+    InvalidValue,
+    /// `${VAR}` with VAR unset and no default.
+    MissingVariable,
+}
+
+/// A position in the credential file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line (0: unknown).
+    pub line: u32,
+    /// 1-based column (0: unknown).
+    pub col: u32,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.col > 0 {
+                write!(f, ":{}", self.col)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A problem with the credential file. Never contains a secret value.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// What kind of problem.
+    pub kind: ConfigErrorKind,
+    /// Where, when known.
+    pub location: Option<SourceLocation>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(loc) = &self.location {
+            write!(f, "{loc}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl ConfigError {
+    /// An error about a whole file.
+    pub fn file(
+        kind: ConfigErrorKind,
+        path: &Path,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
+        ConfigError {
+            kind,
+            location: Some(SourceLocation {
+                path: path.to_path_buf(),
+                line: 0,
+                col: 0,
+            }),
+            message: message.into(),
+            hint,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The one place that decides file modes and how files are written.
+//!
+//! Everything xnai writes holds or sits next to credentials, so: files are 0600, directories
+//! xnai creates are 0700, and every write goes to a temporary file in the same directory that is
+//! synced and then renamed over the target, so a crash or a kill leaves either the old file or
+//! the new one, never half of each.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Mode of every file xnai writes.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory xnai creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and any missing parents with mode 0700. Existing directories are left as
+/// they are (they may be shared, such as `~/.config`).
+pub fn create_private_dir_all(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io("creating directory", dir, e))
+}
+
+/// Writes `contents` to `path` atomically with mode 0600. With `overwrite == false` an existing
+/// file is never replaced, even one created by another process between check and rename.
+pub fn write_atomic(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
+    let dir = parent_dir(path);
+    create_private_dir_all(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".xnai-tmp-")
+        .permissions(fs::Permissions::from_mode(FILE_MODE))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("writing", tmp.path().to_path_buf(), e))?;
+    if overwrite {
+        tmp.persist(path)
+            .map_err(|e| Error::io("replacing", path, e.error))?;
+    } else {
+        tmp.persist_noclobber(path)
+            .map_err(|e| Error::io("creating", path, e.error))?;
+    }
+    // The rename is durable only once the directory entry is on disk.
+    if let Ok(d) = OpenOptions::new().read(true).open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Why a credential file is not private enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionProblem {
+    /// Group or others have some access.
+    TooOpen {
+        /// The file's permission bits.
+        mode: u32,
+    },
+    /// The file belongs to another user.
+    WrongOwner {
+        /// The file's owner.
+        owner_uid: u32,
+        /// Our effective uid.
+        our_uid: u32,
+        /// Our effective gid.
+        our_gid: u32,
+    },
+}
+
+impl PermissionProblem {
+    /// A sentence describing the problem.
+    pub fn describe(&self) -> String {
+        match self {
+            PermissionProblem::TooOpen { mode } => {
+                let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+                    (true, true) => "its group and all other users",
+                    (true, false) => "its group",
+                    _ => "all other users",
+                };
+                format!("it is accessible to {who} (mode {:04o})", mode & 0o7777)
+            }
+            PermissionProblem::WrongOwner {
+                owner_uid, our_uid, ..
+            } => format!("it is owned by uid {owner_uid}, not by you (uid {our_uid})"),
+        }
+    }
+
+    /// The exact command that fixes it.
+    pub fn fix_command(&self, path: &Path) -> String {
+        let p = shell_quote(&path.display().to_string());
+        match self {
+            PermissionProblem::TooOpen { .. } => format!("chmod 600 {p}"),
+            PermissionProblem::WrongOwner {
+                our_uid, our_gid, ..
+            } => format!("sudo chown {our_uid}:{our_gid} {p}"),
+        }
+    }
+}
+
+/// Checks that `path` is owned by us and not accessible to group or others, like ssh does for
+/// private keys. Returns every problem found (ownership first: chmod by a non-owner fails).
+pub fn check_private_file(path: &Path) -> io::Result<Vec<PermissionProblem>> {
+    let meta = fs::metadata(path)?;
+    let mut problems = Vec::new();
+    let (uid, gid) = effective_ids();
+    if meta.uid() != uid {
+        problems.push(PermissionProblem::WrongOwner {
+            owner_uid: meta.uid(),
+            our_uid: uid,
+            our_gid: gid,
+        });
+    }
+    let mode = meta.mode();
+    if mode & 0o077 != 0 {
+        problems.push(PermissionProblem::TooOpen { mode });
+    }
+    Ok(problems)
+}
+
+/// The effective uid and gid of this process.
+pub fn effective_ids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid take no arguments, cannot fail and touch no memory of ours.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// Quotes `s` for a POSIX shell when it needs quoting, for commands shown to the user.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_creates_private_file_and_dirs() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = t.path().join("a/b/file.yaml");
+        write_atomic(&p, b"hello", false).expect("write");
+        assert_eq!(fs::read(&p).expect("read"), b"hello");
+        let mode = fs::metadata(&p).expect("meta").mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = fs::metadata(t.path().join("a/b")).expect("meta").mode() & 0o777;
+        assert_eq!(dmode, 0o700);
+    }
+
+    #[test]
+    fn noclobber_never_replaces() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = t.path().join("f");
+        fs::write(&p, "old").expect("seed");
+        assert!(write_atomic(&p, b"new", false).is_err());
+        assert_eq!(fs::read_to_string(&p).expect("read"), "old");
+        write_atomic(&p, b"new", true).expect("overwrite");
+        assert_eq!(fs::read_to_string(&p).expect("read"), "new");
+        // No temporary files left behind.
+        let left: Vec<_> = fs::read_dir(t.path()).expect("ls").collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn permission_check() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = t.path().join("c.yaml");
+        fs::write(&p, "x").expect("write");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let probs = check_private_file(&p).expect("check");
+        assert_eq!(probs, vec![PermissionProblem::TooOpen { mode: 0o100644 }]);
+        assert_eq!(
+            probs[0].describe(),
+            "it is accessible to its group and all other users (mode 0644)"
+        );
+        assert_eq!(
+            probs[0].fix_command(Path::new("/x y/c.yaml")),
+            "chmod 600 '/x y/c.yaml'"
+        );
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(check_private_file(&p).expect("check").is_empty());
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).expect("chmod");
+        assert_eq!(
+            check_private_file(&p).expect("check")[0].describe(),
+            "it is accessible to its group (mode 0640)"
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/home/a/b.yaml"), "/home/a/b.yaml");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,20 @@
+//! xnai: one pool for many AI coding-agent accounts.
+//!
+//! The library holds all behaviour; the `xnai` binary is a thin CLI over it ([`cli`]).
+//! Data flows one way: [`config`] → accounts → [`check`] (and later instances, usage, quota,
+//! dispatch). Provider-specific knowledge lives only in [`provider`] and [`token`].
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod output;
+pub mod provider;
+pub mod secret;
+pub mod suggest;
+pub mod token;

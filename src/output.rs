@@ -1,0 +1,213 @@
+//! The one place that renders output: tables for people, JSON for scripts.
+//!
+//! Tables are written with ANSI styles through `anstream`, which drops them when stdout is not a
+//! terminal, when `NO_COLOR` is set, or when `TERM=dumb` — so subcommands never decide colour.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
+
+use crate::error::{Error, Result};
+
+/// Styles used across commands.
+pub mod style {
+    use super::*;
+
+    /// Good news.
+    pub const OK: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
+    /// Needs attention soon.
+    pub const WARN: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
+    /// Broken.
+    pub const BAD: Style = Style::new()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))
+        .bold();
+    /// Secondary text.
+    pub const DIM: Style = Style::new().dimmed();
+    /// Table headers.
+    pub const HEADER: Style = Style::new().bold();
+    /// No style.
+    pub const PLAIN: Style = Style::new();
+}
+
+/// One table cell.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    text: String,
+    style: Style,
+}
+
+impl Cell {
+    /// A cell with a style.
+    pub fn styled(text: impl Into<String>, style: Style) -> Self {
+        Cell {
+            text: sanitize(&text.into()),
+            style,
+        }
+    }
+}
+
+impl<T: Into<String>> From<T> for Cell {
+    fn from(t: T) -> Self {
+        Cell::styled(t, style::PLAIN)
+    }
+}
+
+/// Strips control characters so a value from a file cannot move the cursor or recolour the
+/// terminal.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A table: headers and rows of cells, left-aligned, two spaces between columns.
+#[derive(Debug, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row; missing cells are blank.
+    pub fn row(&mut self, cells: Vec<Cell>) {
+        self.rows.push(cells);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Renders with ANSI styles (stripped later where colour is off).
+    pub fn render(&self) -> String {
+        let n = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.width()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                widths[i] = widths[i].max(c.text.width());
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, cells: Vec<(&str, Style)>| {
+            let last = cells.len().saturating_sub(1);
+            for (i, (text, st)) in cells.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                out.push_str(&format!("{st}{text}{st:#}"));
+                if i < last {
+                    out.push_str(&" ".repeat(widths[i].saturating_sub(text.width())));
+                }
+            }
+            out.push('\n');
+        };
+        line(
+            &mut out,
+            self.headers
+                .iter()
+                .map(|h| (h.as_str(), style::HEADER))
+                .collect(),
+        );
+        for r in &self.rows {
+            let cells = (0..n)
+                .map(|i| {
+                    r.get(i)
+                        .map(|c| (c.text.as_str(), c.style))
+                        .unwrap_or(("", style::PLAIN))
+                })
+                .collect();
+            line(&mut out, cells);
+        }
+        out
+    }
+}
+
+/// Writes text to stdout, colour handled by `anstream`. A closed pipe (`xnai ... | head`) is
+/// not an error.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = anstream::stdout();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing", "stdout", e)),
+    }
+}
+
+/// Writes pretty JSON and a newline to stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::usage(format!("cannot encode JSON: {e}"), None))?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{s}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing", "stdout", e)),
+    }
+}
+
+/// Writes a warning to stderr.
+pub fn warn(message: &str) {
+    let mut err = anstream::stderr();
+    let _ = writeln!(
+        err,
+        "{}warning:{} {message}",
+        style::WARN,
+        style::WARN.render_reset()
+    );
+}
+
+/// Writes an error and its hint to stderr.
+pub fn error(message: &str, hint: Option<&str>) {
+    let mut err = anstream::stderr();
+    let _ = writeln!(
+        err,
+        "{}error:{} {message}",
+        style::BAD,
+        style::BAD.render_reset()
+    );
+    if let Some(h) = hint {
+        let _ = writeln!(
+            err,
+            "  {}hint:{} {h}",
+            style::DIM,
+            style::DIM.render_reset()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_columns_by_display_width() {
+        let mut t = Table::new(&["A", "BB"]);
+        t.row(vec!["x…y".into(), "1".into()]);
+        t.row(vec!["long value".into(), Cell::styled("2", style::OK)]);
+        let plain = anstream::adapter::strip_str(&t.render()).to_string();
+        assert_eq!(plain, "A           BB\nx…y         1\nlong value  2\n");
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        let mut t = Table::new(&["A"]);
+        t.row(vec!["a\x1b[31mb\nc".into()]);
+        let plain = anstream::adapter::strip_str(&t.render()).to_string();
+        assert_eq!(plain, "A\na [31mb c\n");
+    }
+}

@@ -1,0 +1,224 @@
+//! Providers: everything that differs between OpenCode, Copilot, Claude Code, ... lives behind
+//! the [`Provider`] trait, one file per kind. The rest of xnai asks the trait and never matches
+//! on a provider's name.
+
+mod claude;
+mod cline;
+mod codex;
+mod copilot;
+mod gemini;
+mod local_llm;
+mod opencode;
+mod xnai_iam;
+
+use jiff::Timestamp;
+
+use crate::config::Account;
+
+/// The type of an account field a provider adds to the common schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text.
+    Text,
+    /// A credential: held in a [`crate::secret::Secret`], masked everywhere.
+    Secret,
+    /// A file path; relative paths are resolved against the credential file's directory.
+    Path,
+}
+
+/// One account field a provider understands beyond the common ones.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    /// The key in the credential file.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+}
+
+impl FieldSpec {
+    /// A credential field.
+    pub const fn secret(name: &'static str) -> Self {
+        FieldSpec {
+            name,
+            ty: FieldType::Secret,
+        }
+    }
+    /// A text field.
+    pub const fn text(name: &'static str) -> Self {
+        FieldSpec {
+            name,
+            ty: FieldType::Text,
+        }
+    }
+    /// A path field.
+    pub const fn path(name: &'static str) -> Self {
+        FieldSpec {
+            name,
+            ty: FieldType::Path,
+        }
+    }
+}
+
+/// What was learned about an account's credential without contacting anybody.
+#[derive(Debug, Default)]
+pub struct Inspection {
+    /// The field that was inspected (`oauth_token`, `api_key`, ...).
+    pub field: Option<&'static str>,
+    /// What the credential was recognised as, e.g. "Anthropic API key (sk-ant-api03)".
+    pub recognised: Option<String>,
+    /// A problem that makes the credential unusable or unconfirmed.
+    pub problem: Option<Problem>,
+    /// Expiry carried by the token itself (a JWT's `exp`).
+    pub token_expires_at: Option<Timestamp>,
+    /// Start of validity carried by the token itself (a JWT's `nbf`).
+    pub not_before: Option<Timestamp>,
+    /// Extra facts for `check -v` (algorithm, claims, key used). Never secret values.
+    pub details: Vec<(String, String)>,
+}
+
+/// Why a credential is not simply valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The resulting state.
+    pub state: ProblemKind,
+    /// Why, in words; never contains the secret.
+    pub message: String,
+}
+
+/// The kinds of problem an inspection can find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// No credential, or an empty one.
+    Empty,
+    /// Not in the provider's token format (wrong prefix, length, checksum, JSON, ...).
+    InvalidFormat,
+    /// A JWT whose signature does not verify with the configured key.
+    InvalidSignature,
+    /// Well-formed, but its signature could not be checked (no key configured).
+    Unverifiable,
+    /// The check itself failed, for instance a configured key file could not be read.
+    Error,
+}
+
+impl Problem {
+    /// Builds a problem.
+    pub fn new(state: ProblemKind, message: impl Into<String>) -> Self {
+        Problem {
+            state,
+            message: message.into(),
+        }
+    }
+}
+
+impl Inspection {
+    /// An inspection of `field` that found `problem`.
+    pub fn problem(
+        field: Option<&'static str>,
+        kind: ProblemKind,
+        message: impl Into<String>,
+    ) -> Self {
+        Inspection {
+            field,
+            problem: Some(Problem::new(kind, message)),
+            ..Inspection::default()
+        }
+    }
+}
+
+/// Everything provider-specific. One implementation per kind, in this directory.
+pub trait Provider: Sync + Send + std::fmt::Debug {
+    /// The kind's id, which is also the default provider id in the credential file.
+    fn id(&self) -> &'static str;
+
+    /// A name for people.
+    fn display_name(&self) -> &'static str;
+
+    /// Fields this kind adds to the common account schema (credentials first, in the order
+    /// they are tried).
+    fn account_fields(&self) -> &'static [FieldSpec];
+
+    /// The credential fields, in the order they are tried. Defaults to every secret field.
+    fn credential_fields(&self) -> Vec<&'static str> {
+        self.account_fields()
+            .iter()
+            .filter(|f| f.ty == FieldType::Secret)
+            .map(|f| f.name)
+            .collect()
+    }
+
+    /// Whether an account of this kind needs a credential at all.
+    fn needs_credential(&self) -> bool {
+        true
+    }
+
+    /// Validates the account's credential offline: format, checksum, signature, embedded
+    /// expiry. Expiry from `token_expiry` and the refresh buffer are applied by the caller.
+    fn inspect(&self, account: &Account) -> Inspection;
+}
+
+/// Every provider kind xnai knows, in the order they are listed to users.
+pub static ALL: &[&dyn Provider] = &[
+    &opencode::OpenCode,
+    &copilot::Copilot,
+    &cline::Cline,
+    &xnai_iam::XnaiIam,
+    &claude::Claude,
+    &codex::Codex,
+    &gemini::Gemini,
+    &local_llm::LocalLlm,
+];
+
+/// The provider kind with this id.
+pub fn by_id(id: &str) -> Option<&'static dyn Provider> {
+    ALL.iter().copied().find(|p| p.id() == id)
+}
+
+/// Every kind id, for messages.
+pub fn kind_ids() -> Vec<&'static str> {
+    ALL.iter().map(|p| p.id()).collect()
+}
+
+/// Inspects the first credential field that is present, in the provider's order. Shared by
+/// providers whose credential is a single token checked by a format function.
+pub(crate) fn inspect_first_present(
+    account: &Account,
+    provider: &dyn Provider,
+    check: impl Fn(&'static str, &str) -> Inspection,
+) -> Inspection {
+    for field in provider.credential_fields() {
+        if let Some(secret) = account.secret(field) {
+            if secret.value.is_blank() {
+                return Inspection::problem(
+                    Some(field),
+                    ProblemKind::Empty,
+                    format!("{field} is empty"),
+                );
+            }
+            let mut ins = check(field, secret.value.expose());
+            ins.field = Some(field);
+            return ins;
+        }
+    }
+    Inspection::problem(
+        None,
+        ProblemKind::Empty,
+        format!(
+            "no credential configured (expected {})",
+            provider.credential_fields().join(" or ")
+        ),
+    )
+}
+
+/// Turns a token-format result into an inspection.
+pub(crate) fn from_format(result: Result<String, String>) -> Inspection {
+    match result {
+        Ok(recognised) => Inspection {
+            recognised: Some(recognised),
+            ..Inspection::default()
+        },
+        Err(reason) => Inspection {
+            problem: Some(Problem::new(ProblemKind::InvalidFormat, reason)),
+            ..Inspection::default()
+        },
+    }
+}
