@@ -253,13 +253,22 @@ pub(crate) fn override_vars(
     v
 }
 
-/// True for keys that look like a pasted credential rather than a field name; such keys are
-/// never echoed in messages.
-fn key_looks_secret(k: &str) -> bool {
-    k.len() > 40
+/// True for keys and values that look like a pasted credential rather than a name; such text
+/// is never echoed in messages.
+fn looks_secret(k: &str) -> bool {
+    k.len() > 32
         || ["sk-", "gh", "github_pat_", "ya29.", "AIza", "eyJ", "1//"]
             .iter()
             .any(|p| k.starts_with(p) && k.len() > 12)
+}
+
+/// A name or value for a message: quoted, or withheld when it looks like a credential.
+fn show(v: &str) -> String {
+    if looks_secret(v) {
+        "(not shown: it looks like a credential)".to_string()
+    } else {
+        format!("`{v}`")
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -335,7 +344,7 @@ impl Walker<'_> {
             } else {
                 format!("{path}.")
             };
-            if key_looks_secret(&k.name) {
+            if looks_secret(&k.name) {
                 return Err(self.err(
                     k.line,
                     k.col,
@@ -557,11 +566,7 @@ impl Walker<'_> {
         if valid_id(&key.name) {
             return Ok(());
         }
-        let shown = if key_looks_secret(&key.name) {
-            "(not shown: it looks like a credential)".to_string()
-        } else {
-            format!("`{}`", key.name)
-        };
+        let shown = show(&key.name);
         Err(self.err(
             key.line,
             key.col,
@@ -677,7 +682,7 @@ impl Walker<'_> {
                 self.err_at(
                     n,
                     ConfigErrorKind::InvalidValue,
-                    format!("{path}.kind: unknown provider kind `{k}`"),
+                    format!("{path}.kind: unknown provider kind {}", show(&k)),
                     Some(hint),
                 )
             });
@@ -697,7 +702,7 @@ impl Walker<'_> {
                 key.line,
                 key.col,
                 ConfigErrorKind::UnknownKey,
-                format!("unknown provider `{id}` under credentials"),
+                format!("unknown provider {} under credentials", show(id)),
                 Some(hint),
             )
         })
@@ -884,7 +889,10 @@ impl Walker<'_> {
             key.line,
             key.col,
             ConfigErrorKind::InvalidValue,
-            format!("{path}: `{}` is not a provider under credentials", key.name),
+            format!(
+                "{path}: {} is not a provider under credentials",
+                show(&key.name)
+            ),
             Some(hint),
         ))
     }
@@ -1046,7 +1054,10 @@ impl Walker<'_> {
                     return Err(self.err_at(
                         item,
                         ConfigErrorKind::InvalidValue,
-                        format!("{chain_path}: `{id}` is not a provider under credentials"),
+                        format!(
+                            "{chain_path}: {} is not a provider under credentials",
+                            show(id)
+                        ),
                         Some(hint),
                     ));
                 }
@@ -1243,7 +1254,7 @@ impl Walker<'_> {
                 self.err_at(
                     n,
                     ConfigErrorKind::InvalidValue,
-                    format!("{path}: unknown value `{v}`"),
+                    format!("{path}: unknown value {}", show(&v)),
                     Some(hint),
                 )
             })

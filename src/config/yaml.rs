@@ -332,6 +332,20 @@ mod tests {
     }
 
     #[test]
+    fn many_comments_are_fine() {
+        let mut src = String::from("credentials:\n");
+        for i in 0..500 {
+            src.push_str(&format!("  # comment {i}\n"));
+        }
+        src.push_str("  cline:\n    api_key: x\n");
+        let n = parse(&src).expect("parse");
+        assert!(matches!(
+            map_get(map_get(&n, "credentials"), "cline").value,
+            Value::Map(_)
+        ));
+    }
+
+    #[test]
     fn syntax_error_position() {
         let err = parse("a:\n  b: \"unterminated\n").expect_err("must fail");
         assert_eq!(err.line, 2);

@@ -211,19 +211,27 @@ pub fn keys_from_jwks_file(path: &Path) -> Result<Vec<VerifyKey>, String> {
     let text =
         std::fs::read(path).map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?;
     let shown = path.display().to_string();
-    let jwks: Vec<Jwk> = if let Ok(set) = serde_json::from_slice::<JwkSet>(&text) {
-        set.keys
+    let value: Value = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{shown} is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let jwks: Vec<Jwk> = if value.get("keys").is_some() {
+        serde_json::from_value::<JwkSet>(value)
+            .map_err(|_| format!("{shown} is not a valid JWK or JWKS (check kty, n/e, crv/x/y)"))?
+            .keys
+    } else if value.get("kty").is_some() {
+        vec![
+            serde_json::from_value::<Jwk>(value).map_err(|_| {
+                format!("{shown} is not a valid JWK or JWKS (check kty, n/e, crv/x/y)")
+            })?,
+        ]
     } else {
-        match serde_json::from_slice::<Jwk>(&text) {
-            Ok(one) => vec![one],
-            Err(e) => {
-                return Err(format!(
-                    "{shown} is not a JWK or JWKS (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ));
-            }
-        }
+        return Err(format!(
+            "{shown} is not a JWK or JWKS (expected a \"keys\" list or a \"kty\" member)"
+        ));
     };
     if jwks.is_empty() {
         return Err(format!("{shown} holds no keys"));

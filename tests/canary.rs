@@ -1,0 +1,284 @@
+//! Canary: a unique secret in every secret field of every provider kind, through every command
+//! in text and JSON, on success and error paths. It must never appear in stdout or stderr.
+
+mod common;
+
+use common::{Home, Out, github_token, run};
+use xnai::provider::{self, FieldType};
+
+const CANARY: &str = "CNRYq7Zx9Wv3Kp2M";
+
+fn assert_clean(what: &str, out: &Out) {
+    assert!(
+        !out.stdout.contains(CANARY) && !out.stderr.contains(CANARY),
+        "canary leaked by {what}:\nstdout:\n{}\nstderr:\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("panicked"),
+        "{what} panicked: {}",
+        out.stderr
+    );
+}
+
+/// Every secret field of every kind, in a multi-account section per kind, generated from the
+/// provider registry so new fields are covered automatically.
+fn every_field_config() -> String {
+    let mut y = String::from("credentials:\n");
+    for p in provider::ALL {
+        y.push_str(&format!("  {}:\n    accounts:\n      a:\n", p.id()));
+        for f in p.account_fields() {
+            if f.ty == FieldType::Secret {
+                y.push_str(&format!(
+                    "        {}: \"x-{CANARY}-{}-tail9876\"\n",
+                    f.name, f.name
+                ));
+            }
+        }
+    }
+    y
+}
+
+/// Real-format credentials with the canary inside them.
+fn realistic_config() -> String {
+    let ghu = github_token("ghu_", &format!("ab{CANARY}cdefghij0123"));
+    let ya29 = format!("ya29.a0Af{CANARY}{}", "x".repeat(120));
+    let api03 = format!("sk-ant-api03-{CANARY}{}AA", "y".repeat(93 - CANARY.len()));
+    let oat = format!("sk-ant-oat01-{CANARY}{}AA", "z".repeat(80));
+    let jwt = format!(
+        "{}.{}.sig{CANARY}sig",
+        xnai::token::jwt::b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        xnai::token::jwt::b64url(br#"{"sub":"dev","exp":4102444800}"#)
+    );
+    let aiza = format!("AIza{CANARY}{}", "k".repeat(35 - CANARY.len()));
+    let proj = format!("sk-proj-{CANARY}{}", "p".repeat(60));
+    format!(
+        "credentials:
+  opencode:
+    accounts:
+      w:
+        oauth_token: {ya29}
+        refresh_token: 1//{CANARY}abc
+        token_expiry: 2099-01-01
+  copilot:
+    accounts:
+      me: {{oauth_token: {ghu}}}
+  cline:
+    api_key: {api03}
+  claude:
+    accounts:
+      max: {{oauth_token: {oat}, refresh_token: sk-ant-ort01-{CANARY}}}
+  codex:
+    accounts:
+      key: {{api_key: {proj}}}
+      chatgpt: {{access_token: {jwt}, id_token: {jwt}}}
+  gemini:
+    accounts:
+      g: {{api_key: {aiza}}}
+  xnai_iam:
+    access_token: {jwt}
+    jwt_secret: hs-{CANARY}-secret
+  local_llm:
+    api_key: local-{CANARY}-key
+"
+    )
+}
+
+fn run_everything(home: &Home, cfg: &std::path::Path, label: &str) {
+    let mut cmds: Vec<Vec<String>> = vec![
+        vec!["accounts".into()],
+        vec!["accounts".into(), "--json".into()],
+        vec!["check".into()],
+        vec!["check".into(), "--json".into()],
+        vec!["check".into(), "-v".into()],
+        vec!["check".into(), "-v".into(), "--json".into()],
+        vec!["check".into(), "no_such_provider".into()],
+        vec!["check".into(), "cline/no_such_account".into()],
+        vec!["init".into()],
+    ];
+    for p in provider::ALL {
+        cmds.push(vec!["check".into(), "-v".into(), p.id().to_string()]);
+    }
+    for args in cmds {
+        let out = run(home.xnai().arg("--config").arg(cfg).args(&args));
+        assert_clean(&format!("{label}: xnai {}", args.join(" ")), &out);
+    }
+}
+
+#[test]
+fn every_secret_field_of_every_kind() {
+    let home = Home::new();
+    let cfg = home.config(&every_field_config());
+    let out = run(home.xnai().arg("--config").arg(&cfg).arg("accounts"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    run_everything(&home, &cfg, "every field");
+}
+
+#[test]
+fn realistic_tokens() {
+    let home = Home::new();
+    let cfg = home.config(&realistic_config());
+    let out = run(home.xnai().arg("--config").arg(&cfg).arg("check"));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    run_everything(&home, &cfg, "realistic");
+}
+
+#[test]
+fn secrets_from_environment_overrides_and_expansion() {
+    let home = Home::new();
+    let cfg = home.config(
+        "credentials:\n  cline:\n    api_key: ${CLINE_KEY}\n  copilot:\n    accounts:\n      me: {oauth_token: placeholder}\n",
+    );
+    let secret = format!("sk-ant-api03-{CANARY}-from-env-0000000000");
+    for args in [
+        vec!["accounts"],
+        vec!["accounts", "--json"],
+        vec!["check", "-v"],
+        vec!["check", "--json", "-v"],
+    ] {
+        let out = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .env("CLINE_KEY", &secret)
+            .env("XNAI_COPILOT_ME_OAUTH_TOKEN", format!("ghu_{CANARY}"))
+            .env(
+                "XNAI_COPILOT_ME_TOKEN_EXPIRY",
+                format!("not-a-date-{CANARY}"),
+            ));
+        assert_clean(&format!("env: {args:?}"), &out);
+        assert_eq!(
+            out.code, 2,
+            "the bad expiry override is a config error: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("XNAI_COPILOT_ME_TOKEN_EXPIRY"));
+    }
+    for args in [
+        vec!["accounts"],
+        vec!["accounts", "--json"],
+        vec!["check", "-v"],
+        vec!["check", "--json", "-v"],
+    ] {
+        let out = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .env("CLINE_KEY", &secret)
+            .env("XNAI_COPILOT_ME_OAUTH_TOKEN", format!("ghu_{CANARY}")));
+        assert_clean(&format!("env ok: {args:?}"), &out);
+    }
+}
+
+/// Broken files where the error is on, or next to, the secret's own line.
+#[test]
+fn error_paths_never_print_the_secret_or_its_line() {
+    let s = format!("sk-ant-api03-{CANARY}0000000000");
+    let broken = [
+        format!("credentials:\n  cline:\n    api_key: \"{s}\n    name: x\n"),
+        format!("credentials:\n  cline:\n    api_key: '{s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}: extra\n"),
+        format!("credentials:\n  cline:\n    api_key: [{s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {{{s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}\n    api_key: {s}\n"),
+        format!("credentials:\n  cline:\n    {s}: 1\n    {s}: 2\n"),
+        format!("credentials:\n  cline:\n\tapi_key: {s}\n"),
+        format!("credentials:\n  cline:\n    api_key: *{s}\n"),
+        format!("credentials:\n  cline:\n    api_key: !!binary {s}\n"),
+        format!("credentials:\n  cline:\n    api_key: !!int {s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}\n  - item\n"),
+        format!("credentials:\n  cline:\n    api_kye: {s}\n"),
+        format!("credentials:\n  cline:\n    {s}: value\n"),
+        format!("credentials:\n  cline:\n    api_key: [{s}]\n"),
+        format!("credentials:\n  cline:\n    api_key: {{k: {s}}}\n"),
+        format!("credentials:\n  cline:\n    api_key: \"${{NOT_SET_VAR}}{s}\"\n"),
+        format!("credentials:\n  cline:\n    api_key: \"{s}${{\"\n"),
+        format!("credentials:\n  cline:\n    api_key: \"{s}${{1bad}}\"\n"),
+        format!(
+            "credentials:\n  opencode:\n    oauth_token: {s}\n    accounts:\n      a: {{name: x}}\n"
+        ),
+        format!("credentials:\n  cline:\n    api_key: {s}\n    enabled: {s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}\n    token_expiry: {s}\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}\n    kind: {s}\n"),
+        format!(
+            "credentials:\n  cline:\n    api_key: {s}\ntoken_validation: {{refresh_buffer_minutes: {s}}}\n"
+        ),
+        format!(
+            "credentials:\n  cline:\n    api_key: {s}\ndispatch_config: {{fallback_chain: [{s}]}}\n"
+        ),
+        format!("credentials:\n  cline:\n    api_key: {s}\n\x00\n"),
+        format!("credentials:\n  cline:\n    api_key: {s}\n---\nsecond: doc\n"),
+        format!("{s}\n"),
+        format!("- {s}\n"),
+    ];
+    for (i, text) in broken.iter().enumerate() {
+        let home = Home::new();
+        let cfg = home.config(text);
+        for args in [
+            vec!["accounts"],
+            vec!["accounts", "--json"],
+            vec!["check"],
+            vec!["check", "--json", "-v"],
+        ] {
+            let out = run(home.xnai().arg("--config").arg(&cfg).args(&args));
+            assert_clean(&format!("broken file #{i} {args:?}"), &out);
+            assert_eq!(
+                out.code, 2,
+                "broken file #{i} must be a config error:\n{text}\n{}",
+                out.stderr
+            );
+            assert!(out.stderr.starts_with("error: "), "#{i}: {}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn non_utf8_and_loose_permissions() {
+    let home = Home::new();
+    let p = home.path().join("credentials.yaml");
+    let mut bytes = format!("credentials:\n  cline:\n    api_key: {CANARY}").into_bytes();
+    bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
+    std::fs::write(&p, bytes).expect("write");
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let out = run(home.xnai().arg("--config").arg(&p).arg("check"));
+    assert_clean("non-utf8", &out);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not UTF-8"));
+
+    let cfg = home.config_with_mode(
+        &format!("credentials:\n  cline:\n    api_key: {CANARY}\n"),
+        0o644,
+    );
+    let out = run(home.xnai().arg("--config").arg(&cfg).arg("check"));
+    assert_clean("perms", &out);
+    let out =
+        run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["check", "--insecure-permissions", "-v"]));
+    assert_clean("perms override", &out);
+}
+
+#[test]
+fn debug_output_of_the_loaded_config_has_no_secret() {
+    let cfg = xnai::config::load_str(
+        &realistic_config(),
+        std::path::Path::new("/x/credentials.yaml"),
+        &|_| None,
+    )
+    .expect("loads");
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains(CANARY), "Debug of Config leaks");
+    assert!(dbg.contains("Secret([REDACTED])"));
+    for a in cfg.accounts() {
+        let r = xnai::check::check_account(a, 5, jiff::Timestamp::now());
+        let json = serde_json::to_string(&r).expect("json");
+        assert!(!json.contains(CANARY), "{json}");
+        assert!(!format!("{r:?}").contains(CANARY));
+    }
+}

@@ -1,0 +1,578 @@
+//! Loading the credential file: the original layout, expansion, overrides, schema errors.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use xnai::config::{
+    self, Config, ConfigError, ConfigErrorKind, Lifetime, LoadOptions, Origin, QuotaUnit,
+    QuotaWindow, load_str,
+};
+
+fn seed_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/seed-credentials.yaml")
+}
+
+fn seed_env() -> HashMap<String, String> {
+    [
+        (
+            "XNAI_OPENCODE_ACCOUNT_1_OAUTH_TOKEN",
+            "ya29.token-one-aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        (
+            "XNAI_OPENCODE_ACCOUNT_2_OAUTH_TOKEN",
+            "ya29.token-two-aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        ("XNAI_COPILOT_ACCOUNT_1_TOKEN", "ghu_x"),
+        ("XNAI_CLINE_ANTHROPIC_API_KEY", "sk-ant-api03-x"),
+        ("XNAI_IAM_ACCESS_TOKEN", "a.b.c"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn load_with(text: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    let lookup = |k: &str| env.get(k).cloned();
+    load_str(text, Path::new("/cfg/credentials.yaml"), &lookup)
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    load_with(text, &HashMap::new())
+}
+
+fn err(text: &str) -> ConfigError {
+    load(text).expect_err("must fail")
+}
+
+#[test]
+fn seed_file_loads_as_is() {
+    let text = std::fs::read_to_string(seed_path()).expect("seed file in ../shared");
+    let env = seed_env();
+    let cfg = load_with(&text, &env).expect("seed loads");
+    let labels: Vec<String> = cfg.accounts().map(|a| a.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "opencode/account_1",
+            "opencode/account_2",
+            "copilot/account_1",
+            "cline/default",
+            "xnai_iam/default",
+            "local_llm/default"
+        ]
+    );
+    let a1 = cfg
+        .provider("opencode")
+        .expect("opencode")
+        .accounts
+        .first()
+        .expect("a1");
+    assert_eq!(a1.name.as_deref(), Some("Account 1"));
+    assert_eq!(a1.upstream.as_deref(), Some("google"));
+    assert_eq!(a1.models, ["gemini-3-pro", "claude-sonnet-4-5"]);
+    assert_eq!(a1.quota_status.as_deref(), Some("active"));
+    assert_eq!(
+        a1.token_expiry
+            .as_ref()
+            .map(|t| t.value.to_string())
+            .as_deref(),
+        Some("2027-12-31T00:00:00Z")
+    );
+    let tok = a1.secret("oauth_token").expect("token");
+    assert_eq!(
+        tok.value.expose(),
+        "ya29.token-one-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    );
+    assert_eq!(
+        tok.origin,
+        Origin::Env {
+            var: "XNAI_OPENCODE_ACCOUNT_1_OAUTH_TOKEN".into()
+        }
+    );
+    assert_eq!(
+        cfg.provider("opencode")
+            .and_then(|p| p.isolation_method.clone())
+            .as_deref(),
+        Some("xdg_data_home")
+    );
+
+    let cop = cfg
+        .provider("copilot")
+        .expect("copilot")
+        .accounts
+        .first()
+        .expect("c1");
+    assert_eq!(
+        cop.setting("github_user").map(|f| f.value.as_str()),
+        Some("octo-one")
+    );
+    assert_eq!(
+        cop.secret("oauth_token").map(|f| f.origin.clone()),
+        Some(Origin::File {
+            line: 30,
+            vars: vec!["XNAI_COPILOT_ACCOUNT_1_TOKEN".into()]
+        })
+    );
+
+    let cline = cfg.provider("cline").expect("cline");
+    assert!(cline.single_account);
+    let c = &cline.accounts[0];
+    assert_eq!(c.id, "default");
+    assert_eq!(c.api_key_permanent, Some(true));
+    assert_eq!(c.rotation_schedule.as_deref(), Some("quarterly"));
+    assert_eq!(
+        c.secret("api_key").map(|s| s.value.expose()),
+        Some("sk-ant-api03-x")
+    );
+
+    let iam = &cfg.provider("xnai_iam").expect("iam").accounts[0];
+    // ${JWT_PUBLIC_KEY_PATH:-} expands to empty: no key configured.
+    assert!(iam.setting("public_key_path").is_none());
+
+    let tv = &cfg.token_validation;
+    assert_eq!(tv.refresh_buffer_minutes, 5);
+    assert!(tv.auto_refresh_if_expired);
+    assert_eq!(tv.provider_refresh_policies.len(), 3);
+    assert_eq!(
+        tv.provider_refresh_policies[0].lifetime,
+        Some(Lifetime::Days(30))
+    );
+    assert_eq!(
+        tv.provider_refresh_policies[1].lifetime,
+        Some(Lifetime::Hours(12))
+    );
+    assert_eq!(
+        tv.provider_refresh_policies[2].lifetime,
+        Some(Lifetime::Infinite)
+    );
+    assert_eq!(
+        tv.provider_refresh_policies[1].refresh_method.as_deref(),
+        Some("gh_cli")
+    );
+
+    assert_eq!(cfg.dispatch.weights.quota, 0.4);
+    assert_eq!(
+        cfg.dispatch.fallback_chain,
+        ["opencode", "copilot", "cline", "local_llm"]
+    );
+    assert_eq!(cfg.quota.thresholds.warning, 80.0);
+    assert_eq!(cfg.quota.thresholds.critical, 90.0);
+    let (pid, limits) = &cfg.quota.quotas[0];
+    assert_eq!(pid, "copilot");
+    assert_eq!(limits.len(), 2);
+    assert_eq!(limits[0].limit, 50.0);
+    assert_eq!(limits[0].unit, QuotaUnit::Messages);
+    assert_eq!(limits[0].window, QuotaWindow::Monthly);
+    assert_eq!(limits[0].reset_day, Some(1));
+    assert_eq!(limits[1].unit, QuotaUnit::Completions);
+    assert_eq!(
+        cfg.quota.quotas[1].1[0].reset.as_deref(),
+        Some("sunday 00:00 UTC")
+    );
+    assert_eq!(cfg.security.file_permissions.as_deref(), Some("0600"));
+    assert!(!cfg.security.external_api_calls);
+    assert!(
+        cfg.metadata
+            .contains(&("status".to_string(), "template".to_string()))
+    );
+}
+
+#[test]
+fn seed_file_names_the_first_missing_variable_and_its_line() {
+    let text = std::fs::read_to_string(seed_path()).expect("seed");
+    let e = load(&text).expect_err("no env");
+    assert_eq!(e.kind, ConfigErrorKind::MissingVariable);
+    let loc = e.location.clone().expect("location");
+    assert_eq!((loc.line, loc.col), (12, 22));
+    assert!(
+        e.message
+            .contains("XNAI_OPENCODE_ACCOUNT_1_OAUTH_TOKEN is not set (used by credentials.opencode.accounts.account_1.oauth_token)"),
+        "{}",
+        e.message
+    );
+    assert!(e.to_string().starts_with("/cfg/credentials.yaml:12:22: "));
+}
+
+#[test]
+fn expansion_happens_after_parsing() {
+    // A value containing YAML syntax must stay a value.
+    let mut env = HashMap::new();
+    env.insert("EVIL".to_string(), "x\n  injected: true\n#".to_string());
+    let cfg = load_with(
+        "credentials:\n  cline:\n    api_key: ${EVIL}\n    name: \"${UNSET:-fallback name}\"\n",
+        &env,
+    )
+    .expect("loads");
+    let a = cfg.accounts().next().expect("account");
+    assert_eq!(
+        a.secret("api_key").map(|s| s.value.expose()),
+        Some("x\n  injected: true\n#")
+    );
+    assert_eq!(a.name.as_deref(), Some("fallback name"));
+}
+
+#[test]
+fn overrides_replace_fields_and_win_over_unset_variables() {
+    let mut env = HashMap::new();
+    env.insert(
+        "XNAI_COPILOT_WORK_OAUTH_TOKEN".to_string(),
+        "ghu_fromenv".to_string(),
+    );
+    env.insert(
+        "XNAI_COPILOT_WORK_TOKEN_EXPIRY".to_string(),
+        "2030-01-01".to_string(),
+    );
+    env.insert("XNAI_COPILOT_WORK_ENABLED".to_string(), "false".to_string());
+    env.insert(
+        "XNAI_CLINE_API_KEY".to_string(),
+        "sk-ant-short-form".to_string(),
+    );
+    let cfg = load_with(
+        "credentials:\n  copilot:\n    accounts:\n      work:\n        oauth_token: ${NOT_SET_ANYWHERE}\n  cline:\n    name: c\n",
+        &env,
+    )
+    .expect("override wins over the unset variable");
+    let w = cfg.accounts().next().expect("work");
+    assert_eq!(
+        w.secret("oauth_token").map(|s| s.value.expose()),
+        Some("ghu_fromenv")
+    );
+    assert_eq!(
+        w.token_expiry
+            .as_ref()
+            .map(|t| t.value.to_string())
+            .as_deref(),
+        Some("2030-01-01T00:00:00Z")
+    );
+    assert!(!w.enabled);
+    let c = cfg.accounts().nth(1).expect("cline");
+    assert_eq!(
+        c.secret("api_key").map(|s| s.value.expose()),
+        Some("sk-ant-short-form")
+    );
+    assert_eq!(
+        c.secret("api_key").map(|s| s.origin.to_string()).as_deref(),
+        Some("env XNAI_CLINE_API_KEY")
+    );
+}
+
+#[test]
+fn bad_override_value_names_the_variable() {
+    let mut env = HashMap::new();
+    env.insert(
+        "XNAI_COPILOT_WORK_TOKEN_EXPIRY".to_string(),
+        "soon".to_string(),
+    );
+    let e = load_with(
+        "credentials:\n  copilot:\n    accounts:\n      work:\n        oauth_token: x\n",
+        &env,
+    )
+    .expect_err("bad expiry");
+    assert!(
+        e.message
+            .contains("from environment variable XNAI_COPILOT_WORK_TOKEN_EXPIRY"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn unknown_keys_have_paths_and_suggestions() {
+    let e = err("credentials:\n  opencode:\n    accounts:\n      a1:\n        oauth_tokn: x\n");
+    assert_eq!(e.kind, ConfigErrorKind::UnknownKey);
+    assert_eq!(
+        e.message,
+        "unknown key `credentials.opencode.accounts.a1.oauth_tokn`"
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean `credentials.opencode.accounts.a1.oauth_token`?")
+    );
+    let loc = e.location.expect("loc");
+    assert_eq!((loc.line, loc.col), (5, 9));
+
+    let e = err("token_validaton:\n  enabled: true\n");
+    assert_eq!(e.message, "unknown key `token_validaton`");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `token_validation`?"));
+
+    let e = err("security:\n  external_calls: false\n");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean `security.external_api_calls`?")
+    );
+
+    // A key that belongs to another kind is unknown here.
+    let e = err("credentials:\n  cline:\n    github_user: me\n");
+    assert_eq!(e.message, "unknown key `credentials.cline.github_user`");
+}
+
+#[test]
+fn keys_that_look_like_credentials_are_not_echoed() {
+    let e = err("credentials:\n  cline:\n    sk-ant-api03-SECRETSECRETSECRET: x\n");
+    assert!(!e.to_string().contains("SECRETSECRET"), "{e}");
+    assert!(e.message.contains("looks like a credential"));
+}
+
+#[test]
+fn provider_kinds() {
+    let e = err("credentials:\n  copilto:\n    oauth_token: x\n");
+    assert_eq!(e.message, "unknown provider `copilto` under credentials");
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("did you mean `copilot`?")
+    );
+
+    let cfg = load(
+        "credentials:\n  copilot_work:\n    kind: copilot\n    accounts:\n      a: {oauth_token: x}\n      b: {oauth_token: y}\n",
+    )
+    .expect("explicit kind");
+    let p = cfg.provider("copilot_work").expect("section");
+    assert_eq!(p.kind.id(), "copilot");
+    assert_eq!(p.accounts.len(), 2);
+
+    let e = err("credentials:\n  mine:\n    kind: copliot\n");
+    assert_eq!(
+        e.message,
+        "credentials.mine.kind: unknown provider kind `copliot`"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("did you mean `copilot`?")
+    );
+}
+
+#[test]
+fn section_level_fields_are_defaults_but_credentials_are_not_shared() {
+    let cfg = load(
+        "credentials:\n  opencode:\n    models: [m1]\n    enabled: false\n    accounts:\n      a: {oauth_token: x}\n      b: {oauth_token: y, models: [m2], enabled: true}\n",
+    )
+    .expect("loads");
+    let accts: Vec<_> = cfg.accounts().collect();
+    assert_eq!(accts[0].models, ["m1"]);
+    assert!(!accts[0].enabled);
+    assert_eq!(accts[1].models, ["m2"]);
+    assert!(accts[1].enabled);
+
+    let e = err(
+        "credentials:\n  opencode:\n    oauth_token: shared\n    accounts:\n      a: {name: x}\n",
+    );
+    assert!(
+        e.message
+            .contains("a credential at provider level cannot be shared"),
+        "{}",
+        e.message
+    );
+    assert!(!e.to_string().contains("shared\n"));
+}
+
+#[test]
+fn wrong_types_and_values() {
+    let e = err("credentials:\n  opencode:\n    accounts:\n      a:\n        models: gemini\n");
+    assert_eq!(e.kind, ConfigErrorKind::WrongType);
+    assert_eq!(
+        e.message,
+        "credentials.opencode.accounts.a.models: expected a list such as [a, b], found a string"
+    );
+
+    let e = err("credentials:\n  opencode:\n    accounts:\n      a:\n        token_expiry: soon\n");
+    assert!(
+        e.message
+            .starts_with("credentials.opencode.accounts.a.token_expiry: expected an RFC 3339")
+    );
+    assert_eq!(e.location.map(|l| l.line), Some(5));
+
+    let e = err("credentials:\n  cline:\n    enabled: maybe\n");
+    assert_eq!(
+        e.message,
+        "credentials.cline.enabled: expected true or false"
+    );
+
+    let e = err("credentials:\n  opencode:\n    accounts: [a, b]\n");
+    assert_eq!(
+        e.message,
+        "credentials.opencode.accounts: expected a mapping, found a list"
+    );
+
+    let e = err("credentials:\n  opencode:\n    accounts:\n      ../evil: {}\n");
+    assert!(e.message.starts_with("invalid account id `../evil`"));
+}
+
+#[test]
+fn dispatch_and_quota_validation() {
+    let e = err("dispatch_config:\n  weights: {quota: 0.5, latency: 0.3, context_fit: 0.3}\n");
+    assert_eq!(
+        e.message,
+        "dispatch_config.weights: weights must sum to 1, they sum to 1.1"
+    );
+
+    let e = err(
+        "credentials:\n  cline: {api_key: x}\ndispatch_config:\n  fallback_chain: [cline, copliot]\n",
+    );
+    assert_eq!(
+        e.message,
+        "dispatch_config.fallback_chain: `copliot` is not a provider under credentials"
+    );
+    assert_eq!(e.location.map(|l| (l.line, l.col)), Some((4, 27)));
+
+    let e = err(
+        "quota_management:\n  alert_thresholds: {warning_percentage: 95, critical_percentage: 90}\n",
+    );
+    assert!(
+        e.message
+            .contains("need 0 < warning_percentage < critical_percentage <= 100")
+    );
+
+    let e = err(
+        "credentials:\n  copilot: {accounts: {}}\nquota_management:\n  quotas:\n    copilot: [{limit: 50, unit: mesages, window: monthly}]\n",
+    );
+    assert_eq!(
+        e.message,
+        "quota_management.quotas.copilot[0].unit: unknown value `mesages`"
+    );
+    assert_eq!(e.hint.as_deref(), Some("did you mean `messages`?"));
+
+    let e = err(
+        "credentials:\n  copilot: {accounts: {}}\nquota_management:\n  quotas:\n    copilot: [{limit: 0, unit: messages, window: monthly}]\n",
+    );
+    assert_eq!(
+        e.message,
+        "quota_management.quotas.copilot[0].limit: must be greater than 0"
+    );
+
+    let e = err("quota_management:\n  quotas:\n    copliot: []\n");
+    assert!(e.message.contains("`copliot` is not a provider"));
+
+    let e = err("quota_management:\n  audit_collection_time: \"2am\"\n");
+    assert!(e.message.contains("expected HH:MM"));
+
+    let e = err("security:\n  file_permissions: \"0644\"\n");
+    assert!(e.message.contains("without group or other access"));
+}
+
+#[test]
+fn syntax_errors_have_line_and_column() {
+    let e = err("credentials:\n  cline:\n    api_key: \"unterminated\n    name: x\n");
+    assert_eq!(e.kind, ConfigErrorKind::Syntax);
+    let loc = e.location.expect("loc");
+    assert_eq!(loc.line, 3);
+    assert!(loc.col > 0);
+    assert_eq!(e.message, "invalid YAML: unclosed quote");
+
+    let e = err("credentials:\n  cline:\n    api_key: a\n    api_key: b\n");
+    assert_eq!(e.kind, ConfigErrorKind::Syntax);
+    assert_eq!(e.location.map(|l| l.line), Some(4));
+}
+
+#[test]
+fn empty_file_and_template_load() {
+    let cfg = load("").expect("empty");
+    assert_eq!(cfg.accounts().count(), 0);
+    let cfg = load(config::template::TEMPLATE).expect("template loads as-is");
+    assert_eq!(cfg.accounts().count(), 0);
+    assert_eq!(cfg.token_validation.refresh_buffer_minutes, 5);
+}
+
+#[test]
+fn relative_key_paths_resolve_against_the_file() {
+    let cfg = load(
+        "credentials:\n  xnai_iam:\n    access_token: a.b.c\n    public_key_path: keys/pub.pem\n",
+    )
+    .expect("loads");
+    let a = cfg.accounts().next().expect("iam");
+    assert_eq!(
+        a.setting("public_key_path").map(|f| f.value.as_str()),
+        Some("/cfg/keys/pub.pem")
+    );
+}
+
+fn write_file(dir: &Path, mode: u32, text: &str) -> PathBuf {
+    let p = dir.join("credentials.yaml");
+    std::fs::write(&p, text).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    p
+}
+
+#[test]
+fn permissions_are_enforced() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_file(dir.path(), 0o644, "credentials: {}\n");
+    let lookup = |_: &str| None;
+    let opts = LoadOptions {
+        path: p.clone(),
+        insecure_permissions: false,
+        env: &lookup,
+    };
+    let e = config::load(&opts).expect_err("0644 refused");
+    assert_eq!(e.kind, ConfigErrorKind::Permissions);
+    assert_eq!(
+        e.message,
+        "refusing to read credentials: it is accessible to its group and all other users (mode 0644)"
+    );
+    assert_eq!(
+        e.hint,
+        Some(format!(
+            "fix it with: chmod 600 {}   (or pass --insecure-permissions to load it anyway)",
+            p.display()
+        ))
+    );
+
+    let loaded = config::load(&LoadOptions {
+        insecure_permissions: true,
+        ..opts
+    })
+    .expect("loads with override");
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].contains("--insecure-permissions"));
+
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let loaded = config::load(&LoadOptions {
+        path: p,
+        insecure_permissions: false,
+        env: &lookup,
+    })
+    .expect("private file loads");
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn missing_file_suggests_init_or_the_prototype_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lookup = |_: &str| None;
+    let opts = LoadOptions {
+        path: dir.path().join("credentials.yaml"),
+        insecure_permissions: false,
+        env: &lookup,
+    };
+    let e = config::load(&opts).expect_err("missing");
+    assert_eq!(e.kind, ConfigErrorKind::NotFound);
+    assert!(e.hint.as_deref().unwrap_or("").contains("xnai init"));
+    std::fs::write(dir.path().join("opencode-credentials.yaml"), "x").expect("write");
+    let e = config::load(&opts).expect_err("missing");
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("opencode-credentials.yaml")
+    );
+}
+
+#[test]
+fn default_path_follows_xdg() {
+    let env: HashMap<&str, &str> = [("XDG_CONFIG_HOME", "/x/cfg"), ("HOME", "/home/u")].into();
+    let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+    assert_eq!(
+        config::default_path(&lookup),
+        Some(PathBuf::from("/x/cfg/xnai/credentials.yaml"))
+    );
+    let env: HashMap<&str, &str> = [("HOME", "/home/u"), ("XDG_CONFIG_HOME", "relative")].into();
+    let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+    assert_eq!(
+        config::default_path(&lookup),
+        Some(PathBuf::from("/home/u/.config/xnai/credentials.yaml"))
+    );
+}
