@@ -9,8 +9,16 @@ use xnai::config::{
     QuotaWindow, load_str,
 };
 
+/// The original system's credential file, provided next to the repository as `../shared`
+/// (in CI too).
 fn seed_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/seed-credentials.yaml")
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/seed-credentials.yaml");
+    assert!(
+        p.exists(),
+        "{} is missing: the shared fixtures must sit next to the repository as ../shared",
+        p.display()
+    );
+    p
 }
 
 fn seed_env() -> HashMap<String, String> {
