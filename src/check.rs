@@ -88,9 +88,25 @@ pub struct CheckResult {
     pub expiry_source: Option<&'static str>,
     /// Hours until expiry, negative once expired.
     pub hours_until_expiry: Option<f64>,
-    /// Extra facts for `-v` (JWT claims, key used); never secret values.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Extra facts for `-v` (JWT claims, key used); never secret values. A JSON object.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "pairs_as_object"
+    )]
     pub details: Vec<(String, String)>,
+}
+
+/// Ordered pairs as a JSON object (the order is the one `-v` prints).
+fn pairs_as_object<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
 }
 
 /// Checks one account at `now`, with the refresh buffer in minutes.

@@ -113,7 +113,12 @@ impl PermissionProblem {
 /// Checks that `path` is owned by us and not accessible to group or others, like ssh does for
 /// private keys. Returns every problem found (ownership first: chmod by a non-owner fails).
 pub fn check_private_file(path: &Path) -> io::Result<Vec<PermissionProblem>> {
-    let meta = fs::metadata(path)?;
+    Ok(private_file_problems(&fs::metadata(path)?))
+}
+
+/// [`check_private_file`] on metadata already obtained (from an open file, to avoid a race
+/// between checking and reading).
+pub fn private_file_problems(meta: &fs::Metadata) -> Vec<PermissionProblem> {
     let mut problems = Vec::new();
     let (uid, gid) = effective_ids();
     if meta.uid() != uid {
@@ -127,7 +132,103 @@ pub fn check_private_file(path: &Path) -> io::Result<Vec<PermissionProblem>> {
     if mode & 0o077 != 0 {
         problems.push(PermissionProblem::TooOpen { mode });
     }
-    Ok(problems)
+    problems
+}
+
+/// Why [`open_regular`] refused a path.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The OS refused (not found, permission denied, ...).
+    Io(io::Error),
+    /// A directory, device, FIFO or socket.
+    NotRegular(&'static str),
+    /// Larger than the limit.
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(e) => write!(f, "{e}"),
+            OpenError::NotRegular(what) => write!(f, "is {what}, not a regular file"),
+            OpenError::TooLarge { size, limit } => write!(
+                f,
+                "is {} KiB, larger than the {} KiB limit",
+                size / 1024,
+                limit / 1024
+            ),
+        }
+    }
+}
+
+/// An open regular file and its metadata.
+pub struct RegularFile {
+    /// The open file.
+    pub file: fs::File,
+    /// Its metadata, from the open descriptor.
+    pub meta: fs::Metadata,
+}
+
+/// Opens `path` for reading only if it is a regular file (following symlinks) of at most
+/// `limit` bytes. Opening never blocks: a FIFO is refused instead of waiting for a writer.
+pub fn open_regular(path: &Path, limit: u64) -> Result<RegularFile, OpenError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else {
+            "a special file"
+        };
+        return Err(OpenError::NotRegular(what));
+    }
+    if meta.len() > limit {
+        return Err(OpenError::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    Ok(RegularFile { file, meta })
+}
+
+/// Reads an open regular file, at most `limit` bytes (it may have grown since it was opened).
+pub fn read_limited(f: &mut RegularFile, limit: u64) -> Result<Vec<u8>, OpenError> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(usize::try_from(f.meta.len()).unwrap_or(0));
+    (&mut f.file)
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(OpenError::Io)?;
+    if buf.len() as u64 > limit {
+        return Err(OpenError::TooLarge {
+            size: buf.len() as u64,
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+/// Reads a small regular file (keys, native credential files) with a size limit.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, OpenError> {
+    let mut f = open_regular(path, limit)?;
+    read_limited(&mut f, limit)
 }
 
 /// The effective uid and gid of this process.
@@ -201,6 +302,37 @@ mod tests {
             check_private_file(&p).expect("check")[0].describe(),
             "it is accessible to its group (mode 0640)"
         );
+    }
+
+    #[test]
+    fn only_regular_files_are_opened() {
+        let t = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            open_regular(t.path(), 10),
+            Err(OpenError::NotRegular("a directory"))
+        ));
+        assert!(matches!(
+            open_regular(Path::new("/dev/null"), 10),
+            Err(OpenError::NotRegular("a device"))
+        ));
+        let fifo = t.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).expect("cstr");
+        // SAFETY: a valid NUL-terminated path; mkfifo touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            open_regular(&fifo, 10),
+            Err(OpenError::NotRegular("a FIFO"))
+        ));
+        let big = t.path().join("big");
+        fs::write(&big, vec![b'x'; 100]).expect("write");
+        assert!(matches!(
+            read_regular(&big, 99),
+            Err(OpenError::TooLarge {
+                size: 100,
+                limit: 99
+            })
+        ));
+        assert_eq!(read_regular(&big, 100).expect("read").len(), 100);
     }
 
     #[test]

@@ -54,12 +54,31 @@ impl<T: Into<String>> From<T> for Cell {
     }
 }
 
-/// Strips control characters so a value from a file cannot move the cursor or recolour the
-/// terminal.
-fn sanitize(s: &str) -> String {
+/// Neutralises text from files and tokens before it reaches a terminal: control characters
+/// (escape sequences, newlines) become spaces, and invisible or direction-changing format
+/// characters (zero-width, bidi overrides, BOM) become `?`, so a value cannot move the cursor,
+/// recolour the terminal, fake a line or read backwards.
+pub fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() {
+                ' '
+            } else if is_invisible(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Unicode format characters that change how text looks without being visible.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A table: headers and rows of cells, left-aligned, two spaces between columns.
@@ -201,6 +220,12 @@ mod tests {
         t.row(vec!["long value".into(), Cell::styled("2", style::OK)]);
         let plain = anstream::adapter::strip_str(&t.render()).to_string();
         assert_eq!(plain, "A           BB\nx…y         1\nlong value  2\n");
+    }
+
+    #[test]
+    fn invisible_characters_are_made_visible() {
+        assert_eq!(sanitize("a\u{202E}b\u{200B}c\u{FEFF}"), "a?b?c?");
+        assert_eq!(sanitize("ünïcødé ✓"), "ünïcødé ✓");
     }
 
     #[test]

@@ -213,6 +213,20 @@ fn error_paths_never_print_the_secret_or_its_line() {
         format!("credentials:\n  cline:\n    api_key: {s}\n---\nsecond: doc\n"),
         format!("{s}\n"),
         format!("- {s}\n"),
+        // A token pasted inside ${...}: GitHub tokens and AIza keys are valid variable names.
+        format!(
+            "credentials:\n  copilot:\n    accounts:\n      a: {{oauth_token: \"${{ghu_{CANARY}abcdefghij0123\"}}\n"
+        ),
+        format!("credentials:\n  gemini:\n    api_key: ${{AIza{CANARY}xxxxxxxxxxxxxxxxxxx}}\n"),
+        format!("credentials:\n  cline:\n    api_key: ${{{CANARY}}}\n"),
+        // A comma typed for a colon turns a short secret into a key.
+        format!("credentials:\n  xnai_iam: {{access_token: x, jwt_secret, {CANARY}}}\n"),
+        // A secret written as a tag or anchor.
+        format!("credentials:\n  xnai_iam:\n    access_token: a.b.c\n    jwt_secret: !{CANARY}\n"),
+        format!("credentials:\n  xnai_iam:\n    access_token: a.b.c\n    jwt_secret: &{CANARY}\n"),
+        // A secret as a provider or account id.
+        format!("credentials:\n  {CANARY}:\n    api_key: x\n"),
+        format!("credentials:\n  copilot:\n    kind: {CANARY}\n"),
     ];
     for (i, text) in broken.iter().enumerate() {
         let home = Home::new();

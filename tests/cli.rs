@@ -515,3 +515,163 @@ fn broken_pipe_is_not_an_error() {
     assert!(code == "0" || code == "141", "xnai exited {code}");
     assert!(!String::from_utf8_lossy(&status.stderr).contains("panicked"));
 }
+
+#[test]
+fn positional_provider_with_account_flag() {
+    let home = Home::new();
+    let cfg = copy_examples(&home);
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["check", "opencode", "-a", "work"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 account checked: 1 valid"));
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["check", "cline", "-a", "nope"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("no account `nope` under provider `cline`")
+    );
+    let out =
+        run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["check", "cline/default", "-a", "x"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("the account is given twice"));
+}
+
+#[test]
+fn empty_xnai_config_means_unset() {
+    let home = Home::new();
+    let out = run(home.xnai().arg("accounts").env("XNAI_CONFIG", ""));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("credential file not found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn special_files_are_not_credential_files() {
+    let home = Home::new();
+    for (path, what) in [
+        ("/dev/null", "a device"),
+        ("/dev/zero", "a device"),
+        ("/tmp", "a directory"),
+    ] {
+        for extra in [&[][..], &["--insecure-permissions"][..]] {
+            let out = run(home.xnai().args(["--config", path, "check"]).args(extra));
+            assert_eq!(out.code, 2, "{path}");
+            assert!(
+                out.stderr
+                    .contains(&format!("{path}: {what}, not a credential file")),
+                "{}",
+                out.stderr
+            );
+            assert!(!out.stderr.contains("chmod"), "no chmod advice for {path}");
+        }
+    }
+    let fifo = home.path().join("fifo.yaml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&fifo)
+        .arg("check")
+        .timeout(std::time::Duration::from_secs(10)));
+    assert_eq!(out.code, 2, "a FIFO must be refused, not waited on");
+    assert!(out.stderr.contains("a FIFO, not a credential file"));
+}
+
+#[test]
+fn a_private_key_as_public_key_is_called_out() {
+    let home = Home::new();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys/rsa_private.pem");
+    let cfg = home.config(&format!(
+        "credentials:\n  xnai_iam:\n    access_token: eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c2ln\n    public_key_path: {}\n",
+        keys.display()
+    ));
+    let out = run(home.xnai().arg("--config").arg(&cfg).arg("check"));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains(" error "), "{}", out.stdout);
+    assert!(out.stdout.contains("holds a PRIVATE key"), "{}", out.stdout);
+}
+
+#[test]
+fn init_refuses_directories_and_dangling_links() {
+    let home = Home::new();
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(format!("{}/newdir/", home.path().display()))
+        .arg("init"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("is a directory, not a file name"),
+        "{}",
+        out.stderr
+    );
+    let link = home.path().join("link.yaml");
+    std::os::unix::fs::symlink(home.path().join("nowhere.yaml"), &link).expect("symlink");
+    let out = run(home.xnai().arg("--config").arg(&link).arg("check"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("symbolic link to a file that does not exist"),
+        "{}",
+        out.stderr
+    );
+    let out = run(home.xnai().arg("--config").arg(&link).arg("init"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("is a symbolic link to a file that does not exist; not overwriting it")
+    );
+}
+
+#[test]
+fn pasted_whitespace_is_named() {
+    let home = Home::new();
+    let tok = github_token("ghu_", "abcdefghijABCDEFGHIJ0123456789");
+    let cfg = home.config(&format!(
+        "credentials:\n  copilot:\n    accounts:\n      lead: {{oauth_token: \" {tok}\"}}\n      zw: {{oauth_token: \"{}\\u200B{}\"}}\n      rt: {{oauth_token: {}}}\n",
+        &tok[..10],
+        &tok[10..],
+        github_token("ghr_", "abcdefghijABCDEFGHIJ0123456789")
+    ));
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["check", "--json"]));
+    assert_eq!(out.code, 1);
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        v["results"][0]["message"],
+        "oauth_token starts with whitespace (a copy-paste slip? remove it)"
+    );
+    assert_eq!(
+        v["results"][1]["message"],
+        "oauth_token contains an invisible character (U+200B) at character 11 (a copy-paste slip? remove it)"
+    );
+    assert_eq!(v["results"][2]["state"], "invalid_format");
+    assert!(
+        v["results"][2]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refresh token (ghr_)")
+    );
+}

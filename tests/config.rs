@@ -319,7 +319,11 @@ fn unknown_keys_have_paths_and_suggestions() {
 fn keys_that_look_like_credentials_are_not_echoed() {
     let e = err("credentials:\n  cline:\n    sk-ant-api03-SECRETSECRETSECRET: x\n");
     assert!(!e.to_string().contains("SECRETSECRET"), "{e}");
-    assert!(e.message.contains("looks like a credential"));
+    assert!(
+        e.message.contains("may be a pasted credential"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -407,7 +411,12 @@ fn wrong_types_and_values() {
     );
 
     let e = err("credentials:\n  opencode:\n    accounts:\n      ../evil: {}\n");
-    assert!(e.message.starts_with("invalid account id `../evil`"));
+    assert!(
+        e.message.starts_with("invalid account id (not shown"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.location.map(|l| l.line), Some(4));
 }
 
 #[test]
@@ -582,5 +591,117 @@ fn default_path_follows_xdg() {
     assert_eq!(
         config::default_path(&lookup),
         Some(PathBuf::from("/home/u/.config/xnai/credentials.yaml"))
+    );
+}
+
+#[test]
+fn every_unset_variable_is_reported_at_once() {
+    let text = std::fs::read_to_string(seed_path()).expect("seed");
+    let e = load(&text).expect_err("no env");
+    assert!(
+        e.message.ends_with(
+            "; also unset: XNAI_OPENCODE_ACCOUNT_2_OAUTH_TOKEN (line 20), XNAI_COPILOT_ACCOUNT_1_TOKEN (line 30), XNAI_CLINE_ANTHROPIC_API_KEY (line 36), XNAI_IAM_ACCESS_TOKEN (line 43)"
+        ),
+        "{}",
+        e.message
+    );
+    let hint = e.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "export XNAI_CLINE_ANTHROPIC_API_KEY=... XNAI_COPILOT_ACCOUNT_1_TOKEN=..."
+        ),
+        "{hint}"
+    );
+}
+
+#[test]
+fn disabled_accounts_may_reference_unset_variables() {
+    let cfg = load(
+        "credentials:\n  copilot:\n    accounts:\n      parked: {enabled: false, oauth_token: \"${PARKED_TOKEN}\"}\n      live: {oauth_token: x}\n",
+    )
+    .expect("a disabled account does not block loading");
+    let parked = cfg.accounts().next().expect("parked");
+    assert!(!parked.enabled);
+    assert!(parked.secret("oauth_token").is_none());
+    let e = err(
+        "credentials:\n  copilot:\n    accounts:\n      live: {oauth_token: \"${LIVE_TOKEN}\"}\n",
+    );
+    assert_eq!(e.kind, ConfigErrorKind::MissingVariable);
+}
+
+#[test]
+fn a_token_inside_braces_is_not_named_as_a_variable() {
+    let e = err(
+        "credentials:\n  copilot:\n    accounts:\n      a: {oauth_token: \"${ghu_SECRETsecret0123456789abcdefghij}\"}\n",
+    );
+    assert_eq!(e.kind, ConfigErrorKind::MissingVariable);
+    assert!(!e.to_string().contains("SECRETsecret"), "{e}");
+    assert!(e.message.contains("not a variable name"), "{}", e.message);
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("write the credential itself, without ${ and }")
+    );
+}
+
+#[test]
+fn override_name_collisions_are_refused() {
+    let e = err(
+        "credentials:\n  copilot:\n    accounts:\n      work-b: {oauth_token: x}\n      work_b: {oauth_token: y}\n",
+    );
+    assert_eq!(
+        e.message,
+        "accounts copilot/work-b and copilot/work_b would share the environment override XNAI_COPILOT_WORK_B_NAME"
+    );
+    let e = err(
+        "credentials:\n  copilot:\n    accounts:\n      work_a: {oauth_token: x}\n  copilot_work:\n    kind: copilot\n    accounts:\n      a: {oauth_token: y}\n",
+    );
+    assert!(
+        e.message
+            .starts_with("accounts copilot/work_a and copilot_work/a would share"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_kind_named_section_cannot_hold_another_kind() {
+    let e = err("credentials:\n  copilot:\n    kind: cline\n    api_key: x\n");
+    assert_eq!(
+        e.message,
+        "credentials.copilot: the id `copilot` names the copilot kind, but kind says `cline`"
+    );
+    // Saying the same kind again is fine.
+    assert!(load("credentials:\n  copilot:\n    kind: copilot\n    accounts: {}\n").is_ok());
+}
+
+#[test]
+fn stray_overrides_are_warned_about() {
+    let cfg = load("credentials:\n  copilot:\n    accounts:\n      a: {oauth_token: x}\n  cline:\n    api_key: ${XNAI_CLINE_ANTHROPIC_API_KEY:-k}\n").expect("loads");
+    let names = [
+        "XNAI_COPILOT_B_OAUTH_TOKEN",
+        "XNAI_COPILOT_A_OAUTH_TOKEN",
+        "XNAI_COPILOT_A_API_KEY",
+        "XNAI_CONFIG",
+        "PATH",
+    ]
+    .map(String::from);
+    let w = config::stray_override_warnings(&cfg, names);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(
+        w[0],
+        "environment variable XNAI_COPILOT_B_OAUTH_TOKEN looks like an override but matches no account field (did you mean XNAI_COPILOT_A_OAUTH_TOKEN?); it is ignored"
+    );
+    assert!(w[1].starts_with("environment variable XNAI_COPILOT_A_API_KEY looks like an override"));
+}
+
+#[test]
+fn values_lost_to_yaml_tags_are_errors() {
+    let e = err("credentials:\n  xnai_iam:\n    access_token: a.b.c\n    jwt_secret: !s3cret\n");
+    assert_eq!(e.kind, ConfigErrorKind::Syntax);
+    assert!(e.message.contains("tag or anchor"), "{}", e.message);
+    assert_eq!(e.hint.as_deref(), Some("put the value in quotes"));
+    assert!(
+        load("credentials:\n  xnai_iam:\n    access_token: a.b.c\n    jwt_secret: \"!s3cret\"\n")
+            .is_ok()
     );
 }

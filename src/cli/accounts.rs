@@ -41,6 +41,14 @@ struct AccountView {
 
 fn view(a: &Account) -> AccountView {
     let primary = a.primary_credential();
+    // The same rule as `check`: the earlier of token_expiry and the token's own exp.
+    let token_exp = a.kind.inspect(a).token_expires_at;
+    let expiry = match (a.token_expiry.as_ref(), token_exp) {
+        (Some(f), Some(t)) if t < f.value => Some((t, "token exp".to_string())),
+        (Some(f), _) => Some((f.value, f.origin.to_string())),
+        (None, Some(t)) => Some((t, "token exp".to_string())),
+        (None, None) => None,
+    };
     AccountView {
         provider: a.provider_id.clone(),
         account: a.id.clone(),
@@ -51,8 +59,8 @@ fn view(a: &Account) -> AccountView {
         credential_field: primary.map(|(f, _)| f),
         credential: primary.map(|(_, s)| s.value.masked()),
         source: primary.map(|(_, s)| s.origin.to_string()),
-        expires_at: a.token_expiry.as_ref().map(|e| e.value.to_string()),
-        expiry_source: a.token_expiry.as_ref().map(|e| e.origin.to_string()),
+        expires_at: expiry.as_ref().map(|(t, _)| t.to_string()),
+        expiry_source: expiry.map(|(_, s)| s),
         models: a.models.clone(),
         secrets: a
             .secrets

@@ -21,8 +21,8 @@ pub struct Args {
     #[arg(long, short = 'p', conflicts_with = "target")]
     pub provider: Option<String>,
 
-    /// Only this account of --provider
-    #[arg(long, short = 'a', requires = "provider")]
+    /// Only this account of the provider
+    #[arg(long, short = 'a')]
     pub account: Option<String>,
 
     /// Print JSON instead of a table
@@ -42,6 +42,33 @@ struct Report<'a> {
     results: &'a [CheckResult],
 }
 
+/// The accounts named by `PROVIDER[/ACCOUNT]`, `-p` and `-a`.
+fn selection(args: &Args) -> Result<Selection> {
+    let (provider, account) = match &args.target {
+        Some(t) => match t.split_once('/') {
+            Some((p, a)) => (Some(p.to_string()), Some(a.to_string())),
+            None => (Some(t.clone()), None),
+        },
+        None => (args.provider.clone(), None),
+    };
+    let account = match (account, &args.account) {
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(
+                "the account is given twice: as PROVIDER/ACCOUNT and with --account",
+                Some("use one of them".to_string()),
+            ));
+        }
+        (a, b) => a.or_else(|| b.clone()),
+    };
+    if account.is_some() && provider.is_none() {
+        return Err(Error::usage(
+            "--account needs a provider",
+            Some("write PROVIDER/ACCOUNT, or add --provider".to_string()),
+        ));
+    }
+    Ok(Selection { provider, account })
+}
+
 fn state_style(s: State) -> anstyle::Style {
     match s {
         State::Valid => style::OK,
@@ -51,22 +78,7 @@ fn state_style(s: State) -> anstyle::Style {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    let sel = match &args.target {
-        Some(t) => match t.split_once('/') {
-            Some((p, a)) => Selection {
-                provider: Some(p.to_string()),
-                account: Some(a.to_string()),
-            },
-            None => Selection {
-                provider: Some(t.clone()),
-                account: None,
-            },
-        },
-        None => Selection {
-            provider: args.provider.clone(),
-            account: args.account.clone(),
-        },
-    };
+    let sel = selection(&args)?;
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
     let clock = SystemClock;
@@ -148,22 +160,29 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             }
             text.push_str(&format!("\n{}/{}:\n", r.provider, r.account));
             if let Some(rec) = &r.recognised {
-                text.push_str(&format!("  recognised: {rec}\n"));
+                text.push_str(&format!("  recognised: {}\n", output::sanitize(rec)));
             }
             if let Some(src) = r.expiry_source {
                 text.push_str(&format!("  expiry from: {src}\n"));
             }
             for (k, v) in &r.details {
-                text.push_str(&format!("  {k}: {v}\n"));
+                // Claims come from the token: never let them start a new line or restyle the terminal.
+                text.push_str(&format!("  {k}: {}\n", output::sanitize(v)));
             }
         }
     }
     let parts: Vec<String> = summary.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let disabled = results.iter().filter(|r| !r.enabled).count();
     text.push_str(&format!(
-        "\n{} account{} checked: {}\n",
+        "\n{} account{} checked: {}{}\n",
         results.len(),
         if results.len() == 1 { "" } else { "s" },
-        parts.join(", ")
+        parts.join(", "),
+        if disabled > 0 {
+            format!(" ({disabled} disabled, not counted in the exit code)")
+        } else {
+            String::new()
+        }
     ));
     output::print(&text)?;
     Ok(if failed { exit::FINDINGS } else { exit::OK })

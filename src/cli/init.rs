@@ -15,9 +15,23 @@ pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<i32> {
     let path = &ctx.config_path;
-    if path.exists() {
+    if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
         return Err(Error::usage(
-            format!("{} already exists; not overwriting it", path.display()),
+            format!("{} is a directory, not a file name", path.display()),
+            Some(format!(
+                "give the file itself, e.g. --config {}",
+                path.join("credentials.yaml").display()
+            )),
+        ));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let what = if meta.file_type().is_symlink() && !path.exists() {
+            "is a symbolic link to a file that does not exist"
+        } else {
+            "already exists"
+        };
+        return Err(Error::usage(
+            format!("{} {what}; not overwriting it", path.display()),
             Some("edit it, or move it away first to get a fresh template".to_string()),
         ));
     }
@@ -73,7 +87,36 @@ fn git_ignore_advice(path: &Path) -> Option<String> {
     Some(format!(
         "{} is inside the git work tree {top} and is NOT ignored: a commit could publish your credentials.\n  ignore it with: echo {} >> {}",
         path.display(),
-        fsutil::shell_quote(&format!("/{rel}")),
+        fsutil::shell_quote(&format!("/{}", gitignore_escape(&rel))),
         fsutil::shell_quote(&format!("{top}/.gitignore")),
     ))
+}
+
+/// Escapes gitignore pattern characters so the line matches exactly this path.
+fn gitignore_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    // Trailing spaces are ignored by git unless escaped.
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\ ");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gitignore_escape;
+
+    #[test]
+    fn escapes_pattern_characters() {
+        assert_eq!(gitignore_escape("conf/x*[1].yaml"), "conf/x\\*\\[1\\].yaml");
+        assert_eq!(gitignore_escape("a/b.yaml"), "a/b.yaml");
+        assert_eq!(gitignore_escape("a "), "a\\ ");
+    }
 }

@@ -14,17 +14,22 @@ use crate::error::{Error, Result, exit};
 use crate::output;
 
 const EXIT_CODES: &str = "\
+Environment:
+  XNAI_CONFIG                        credential file, when --config is not given
+  XNAI_<PROVIDER>_<ACCOUNT>_<FIELD>  overrides one field of one account
+  NO_COLOR                           no colour in tables
+
 Exit codes:
-  0  success (check: every enabled account is valid)
-  1  findings (check: an enabled account is invalid, expired or empty)
+  0  success (check: every enabled account is valid, expiring_soon or unverifiable)
+  1  findings (check: an enabled account is expired, not yet valid, invalid or empty)
   2  usage or configuration error (nothing was checked)";
 
 /// xnai: one pool for all your AI coding-agent accounts.
 #[derive(Debug, Parser)]
 #[command(name = "xnai", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Credential file [default: $XDG_CONFIG_HOME/xnai/credentials.yaml]
-    #[arg(long, global = true, env = "XNAI_CONFIG", value_name = "FILE")]
+    /// Credential file [default: $XNAI_CONFIG, else $XDG_CONFIG_HOME/xnai/credentials.yaml]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Load the credential file even when other users can read it (prints a warning)
@@ -67,8 +72,14 @@ impl Ctx {
             insecure_permissions: self.insecure_permissions,
             env: &env_lookup,
         })?;
-        for w in &loaded.warnings {
-            output::warn(w);
+        let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+        for w in loaded
+            .warnings
+            .iter()
+            .cloned()
+            .chain(config::stray_override_warnings(&loaded.config, names))
+        {
+            output::warn(&w);
         }
         Ok(loaded)
     }
@@ -78,9 +89,14 @@ fn resolve_config_path(cli: &Cli) -> Result<PathBuf> {
     if let Some(p) = &cli.config {
         return Ok(p.clone());
     }
+    // An empty XNAI_CONFIG is unset, as shells treat `XNAI_CONFIG= xnai ...`.
+    if let Some(p) = env_lookup("XNAI_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
     config::default_path(&env_lookup).ok_or_else(|| {
         Error::usage(
-            "cannot find the default credential file: neither XDG_CONFIG_HOME nor HOME is set",
+            "cannot find the default credential file: HOME is not set, and XDG_CONFIG_HOME is \
+             unset or relative (a relative one is ignored, as the XDG spec says)",
             Some("pass --config FILE or set XNAI_CONFIG".to_string()),
         )
     })

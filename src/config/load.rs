@@ -5,6 +5,9 @@
 //! wins (its value is taken literally); otherwise the file's value is expanded. So a file whose
 //! `${VAR}` is unset still loads when that field is overridden.
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -59,19 +62,15 @@ pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
     let path = &opts.path;
     let mut warnings = Vec::new();
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => {
-            return Err(ConfigError::file(
-                ConfigErrorKind::Io,
-                path,
-                "is a directory, not a credential file",
-                Some("pass the YAML file itself with --config".to_string()),
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let mut file = match fsutil::open_regular(path, MAX_CONFIG_BYTES) {
+        Ok(f) => f,
+        Err(fsutil::OpenError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             let legacy = path.with_file_name("opencode-credentials.yaml");
-            let hint = if legacy.exists() {
+            let dangling = std::fs::symlink_metadata(path).is_ok();
+            let hint = if dangling {
+                "it is a symbolic link to a file that does not exist: fix or remove the link"
+                    .to_string()
+            } else if legacy.exists() {
                 format!(
                     "the prototype's file {} exists: pass it with --config, or rename it",
                     legacy.display()
@@ -87,6 +86,14 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
                 Some(hint),
             ));
         }
+        Err(fsutil::OpenError::NotRegular(what)) => {
+            return Err(ConfigError::file(
+                ConfigErrorKind::Io,
+                path,
+                format!("{what}, not a credential file"),
+                Some("pass the YAML file itself with --config".to_string()),
+            ));
+        }
         Err(e) => {
             return Err(ConfigError::file(
                 ConfigErrorKind::Io,
@@ -95,10 +102,8 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
                 None,
             ));
         }
-    }
-    let problems = fsutil::check_private_file(path).map_err(|e| {
-        ConfigError::file(ConfigErrorKind::Io, path, format!("cannot stat: {e}"), None)
-    })?;
+    };
+    let problems = fsutil::private_file_problems(&file.meta);
     if !problems.is_empty() {
         let what: Vec<String> = problems.iter().map(|p| p.describe()).collect();
         let fixes: Vec<String> = problems.iter().map(|p| p.fix_command(path)).collect();
@@ -121,9 +126,19 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
             ));
         }
     }
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-        ConfigError::file(ConfigErrorKind::Io, path, format!("cannot read: {e}"), None)
-    })?);
+    let bytes = Zeroizing::new(
+        fsutil::read_limited(&mut file, MAX_CONFIG_BYTES).map_err(|e| {
+            ConfigError::file(ConfigErrorKind::Io, path, format!("cannot read: {e}"), None)
+        })?,
+    );
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(ConfigError::file(
+            ConfigErrorKind::Syntax,
+            path,
+            "the file is UTF-16 text",
+            Some("save it as UTF-8".to_string()),
+        ));
+    }
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         ConfigError::file(
             ConfigErrorKind::Syntax,
@@ -132,7 +147,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
                 "not UTF-8 text (invalid byte at offset {})",
                 e.valid_up_to()
             ),
-            None,
+            Some("save the file as UTF-8".to_string()),
         )
     })?;
     let config = load_str(text, path, opts.env)?;
@@ -154,10 +169,7 @@ pub fn load_str(
             col: e.col,
         }),
         message: format!("invalid YAML: {}", e.message),
-        hint: Some(
-            "fix the YAML syntax at that position (quote values containing ': ' or '#')"
-                .to_string(),
-        ),
+        hint: e.hint,
     })?;
     // Relative key paths are relative to the credential file, wherever xnai runs from.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -169,9 +181,16 @@ pub fn load_str(
         path,
         base_dir,
         env,
+        missing: RefCell::new(Vec::new()),
+        used_vars: RefCell::new(BTreeSet::new()),
     };
-    w.config(&root)
+    let result = w.config(&root);
+    // Unset variables come first: other errors may only be their consequence.
+    w.missing_error().map_or(result, Err)
 }
+
+/// Credential files are small; a larger file is a mistake (or `/dev/zero`), not a config.
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 const TOP_KEYS: &[&str] = &[
     "credentials",
@@ -204,6 +223,18 @@ struct Walker<'a> {
     path: &'a Path,
     base_dir: PathBuf,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Unset `${VAR}`s seen so far: all are reported together, not one per run.
+    missing: RefCell<Vec<Missing>>,
+    /// Variables that expansion read, so `xnai` can tell stray `XNAI_*` variables from used ones.
+    used_vars: RefCell<BTreeSet<String>>,
+}
+
+/// An unset `${VAR}` and where it was used.
+struct Missing {
+    var: String,
+    path: String,
+    line: u32,
+    col: u32,
 }
 
 /// Where an account's fields are read from.
@@ -253,22 +284,82 @@ pub(crate) fn override_vars(
     v
 }
 
-/// True for keys and values that look like a pasted credential rather than a name; such text
-/// is never echoed in messages.
-fn looks_secret(k: &str) -> bool {
-    k.len() > 32
-        || ["sk-", "gh", "github_pat_", "ya29.", "AIza", "eyJ", "1//"]
-            .iter()
-            .any(|p| k.starts_with(p) && k.len() > 12)
+/// A key, id or enum value for a message: quoted when it looks like a lower-case name (every
+/// key xnai knows is one), withheld otherwise, because text pasted into the wrong place is
+/// often a credential.
+fn show(v: &str) -> String {
+    let name_like = !v.is_empty()
+        && v.len() <= 40
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
+        && !(v.starts_with("gh") && v.len() > 12)
+        && !v.starts_with("sk-");
+    if name_like {
+        format!("`{v}`")
+    } else {
+        "(not shown: it is not a lower-case name, so it may be a pasted credential)".to_string()
+    }
 }
 
-/// A name or value for a message: quoted, or withheld when it looks like a credential.
-fn show(v: &str) -> String {
-    if looks_secret(v) {
-        "(not shown: it looks like a credential)".to_string()
-    } else {
-        format!("`{v}`")
+/// An environment variable name for a message, withheld when it does not look like one
+/// (`${ghp_...}`: a token pasted inside the braces).
+fn show_var(v: &str) -> Option<&str> {
+    let upper = v
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    (upper && (v.contains('_') || v.len() <= 16)).then_some(v)
+}
+
+/// Every override variable of an account, with the field it sets.
+fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str)> {
+    COMMON_ACCOUNT_KEYS
+        .iter()
+        .copied()
+        .filter(|f| *f != "models")
+        .chain(a.kind.account_fields().iter().map(|f| f.name))
+        .flat_map(|field| {
+            override_vars(&a.provider_id, &a.id, field, single)
+                .into_iter()
+                .map(move |v| (v, field))
+        })
+        .collect()
+}
+
+/// Warnings for environment variables that look like overrides of a configured provider
+/// (`XNAI_<PROVIDER>_...`) but set no field and are not read by `${...}` either: usually a
+/// typo in the account or field name, which would otherwise be ignored in silence.
+pub fn stray_override_warnings(
+    config: &Config,
+    env_names: impl IntoIterator<Item = String>,
+) -> Vec<String> {
+    let mut known: BTreeSet<String> = config.expanded_vars.iter().cloned().collect();
+    for p in &config.providers {
+        for a in &p.accounts {
+            known.extend(
+                account_override_vars(a, p.single_account)
+                    .into_iter()
+                    .map(|(v, _)| v),
+            );
+        }
     }
+    let prefixes: Vec<String> = config
+        .providers
+        .iter()
+        .map(|p| format!("{}_", env_name(&[&p.id])))
+        .collect();
+    let mut out = Vec::new();
+    for name in env_names {
+        if known.contains(&name) || !prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        let hint = did_you_mean(&name, known.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean {s}?)"))
+            .unwrap_or_default();
+        out.push(format!(
+            "environment variable {name} looks like an override but matches no account field{hint}; it is ignored"
+        ));
+    }
+    out
 }
 
 fn valid_id(id: &str) -> bool {
@@ -344,24 +435,20 @@ impl Walker<'_> {
             } else {
                 format!("{path}.")
             };
-            if looks_secret(&k.name) {
-                return Err(self.err(
-                    k.line,
-                    k.col,
-                    ConfigErrorKind::UnknownKey,
-                    format!("unknown key under {path} that looks like a credential (not shown)"),
-                    Some("a value was probably written as a key: check the indentation and the ': ' separator".to_string()),
-                ));
-            }
             let hint = match did_you_mean(&k.name, all.iter().copied()) {
                 Some(s) => format!("did you mean `{prefix}{s}`?"),
                 None => format!("known keys here: {}", all.join(", ")),
+            };
+            let message = if show(&k.name).starts_with('`') {
+                format!("unknown key `{prefix}{}`", k.name)
+            } else {
+                format!("unknown key under {path} {}", show(&k.name))
             };
             return Err(self.err(
                 k.line,
                 k.col,
                 ConfigErrorKind::UnknownKey,
-                format!("unknown key `{prefix}{}`", k.name),
+                message,
                 Some(hint),
             ));
         }
@@ -374,7 +461,20 @@ impl Walker<'_> {
         match &node.value {
             Value::Null => Ok(None),
             Value::Str(s) => {
-                let exp = expand(s, self.env).map_err(|e| self.expand_error(node, path, e))?;
+                let exp = match expand(s, self.env) {
+                    Ok(exp) => exp,
+                    Err(ExpandError::Missing { var }) => {
+                        self.missing.borrow_mut().push(Missing {
+                            var,
+                            path: path.to_string(),
+                            line: node.line,
+                            col: node.col,
+                        });
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(self.expand_error(node, path, e)),
+                };
+                self.used_vars.borrow_mut().extend(exp.vars.iter().cloned());
                 let mut value = exp.value;
                 Ok(Some(Field {
                     value: std::mem::take(&mut *value),
@@ -401,15 +501,64 @@ impl Walker<'_> {
         }
     }
 
+    /// The error listing every unset variable, if any.
+    fn missing_error(&self) -> Option<ConfigError> {
+        let missing = self.missing.borrow();
+        let first = missing.first()?;
+        let name = |m: &Missing| -> String {
+            show_var(&m.var).map_or_else(
+                || "(a name that looks like a credential, not shown)".to_string(),
+                str::to_string,
+            )
+        };
+        let mut message = match show_var(&first.var) {
+            Some(v) => format!(
+                "environment variable {v} is not set (used by {})",
+                first.path
+            ),
+            None => format!(
+                "{} uses ${{...}} around something that is not a variable name (not shown: it looks like a credential)",
+                first.path
+            ),
+        };
+        if missing.len() > 1 {
+            let rest: Vec<String> = missing[1..]
+                .iter()
+                .map(|m| format!("{} (line {})", name(m), m.line))
+                .collect();
+            message.push_str(&format!("; also unset: {}", rest.join(", ")));
+        }
+        let exports: Vec<String> = missing
+            .iter()
+            .filter_map(|m| show_var(&m.var))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|v| format!("{v}=..."))
+            .collect();
+        let hint = if exports.is_empty() {
+            "write the credential itself, without ${ and }".to_string()
+        } else {
+            format!(
+                "export {}, or give defaults in the file: ${{NAME:-default}}",
+                exports.join(" ")
+            )
+        };
+        Some(self.err(
+            first.line,
+            first.col,
+            ConfigErrorKind::MissingVariable,
+            message,
+            Some(hint),
+        ))
+    }
+
     fn expand_error(&self, node: &Node, path: &str, e: ExpandError) -> ConfigError {
         match e {
-            ExpandError::Missing { var } => self.err_at(
+            ExpandError::Missing { .. } => self.err_at(
                 node,
                 ConfigErrorKind::MissingVariable,
-                format!("environment variable {var} is not set (used by {path})"),
-                Some(format!(
-                    "export {var}=..., or give a default in the file: ${{{var}:-default}}"
-                )),
+                format!("{path}: unset environment variable"),
+                None,
             ),
             ExpandError::Unclosed => self.err_at(
                 node,
@@ -521,6 +670,7 @@ impl Walker<'_> {
             Some(n) => self.credentials(n)?,
             None => Vec::new(),
         };
+        self.check_override_collisions(&providers)?;
         let ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
         let token_validation = match get(top, "token_validation") {
             Some(n) => self.token_validation(n, &ids)?,
@@ -543,6 +693,7 @@ impl Walker<'_> {
             None => Vec::new(),
         };
         Ok(Config {
+            expanded_vars: self.used_vars.borrow().iter().cloned().collect(),
             path: self.path.to_path_buf(),
             providers,
             token_validation,
@@ -551,6 +702,39 @@ impl Walker<'_> {
             security,
             metadata,
         })
+    }
+
+    /// Ids map to override names with `_` for any other character, so `work-a` and `work_a`,
+    /// or `copilot.work_a` and `copilot_work.a`, would share one variable: refuse that.
+    fn check_override_collisions(&self, providers: &[ProviderSection]) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for p in providers {
+            for a in &p.accounts {
+                for (var, _) in account_override_vars(a, p.single_account) {
+                    let label = a.label();
+                    match seen.get(&var) {
+                        Some(other) if *other != label => {
+                            return Err(self.err(
+                                a.line,
+                                0,
+                                ConfigErrorKind::InvalidValue,
+                                format!(
+                                    "accounts {other} and {label} would share the environment override {var}"
+                                ),
+                                Some(
+                                    "override names use _ for every non-alphanumeric character: rename one of the ids"
+                                        .to_string(),
+                                ),
+                            ));
+                        }
+                        _ => {
+                            seen.insert(var, label);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn credentials(&self, node: &Node) -> Result<Vec<ProviderSection>, ConfigError> {
@@ -674,6 +858,22 @@ impl Walker<'_> {
                 .text(n, &format!("{path}.kind"))?
                 .map(|f| f.value)
                 .unwrap_or_default();
+            if let Some(named) = provider::by_id(id)
+                && named.id() != k
+                && provider::by_id(&k).is_some()
+            {
+                return Err(self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!(
+                        "{path}: the id `{id}` names the {id} kind, but kind says {}",
+                        show(&k)
+                    ),
+                    Some(format!(
+                        "rename the section (e.g. `{k}_{id}`), or remove `kind:`"
+                    )),
+                ));
+            }
             return provider::by_id(&k).ok_or_else(|| {
                 let hint = match did_you_mean(&k, kinds.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`? Kinds: {}", kinds.join(", ")),
@@ -781,6 +981,7 @@ impl Walker<'_> {
         kind: &'static dyn Provider,
         line: u32,
     ) -> Result<Account, ConfigError> {
+        let missing_before = self.missing.borrow().len();
         let text = |field: &str| -> Result<Option<String>, ConfigError> {
             Ok(self
                 .account_field(scope, field, true)?
@@ -857,13 +1058,14 @@ impl Walker<'_> {
                 }
             }
         }
-        Ok(Account {
+        let enabled = boolean("enabled")?.unwrap_or(true);
+        let account = Account {
             provider_id: scope.provider_id.to_string(),
             id: scope.account_id.to_string(),
             kind,
             line,
             name: text("name")?,
-            enabled: boolean("enabled")?.unwrap_or(true),
+            enabled,
             auth_method: text("auth_method")?,
             upstream: text("provider")?,
             token_expiry,
@@ -874,7 +1076,13 @@ impl Walker<'_> {
             rotation_schedule: text("rotation_schedule")?,
             secrets,
             settings,
-        })
+        };
+        if !enabled {
+            // A disabled account may reference variables that are not set (a parked login):
+            // its unset fields are simply absent.
+            self.missing.borrow_mut().truncate(missing_before);
+        }
+        Ok(account)
     }
 
     fn known_provider(&self, key: &Key, path: &str, ids: &[&str]) -> Result<(), ConfigError> {
@@ -883,6 +1091,7 @@ impl Walker<'_> {
         }
         let hint = match did_you_mean(&key.name, ids.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
+            None if ids.is_empty() => "no providers are configured under credentials".to_string(),
             None => format!("configured providers: {}", ids.join(", ")),
         };
         Err(self.err(
@@ -1049,6 +1258,9 @@ impl Walker<'_> {
                 if !ids.contains(&id.as_str()) {
                     let hint = match did_you_mean(id, ids.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
+                        None if ids.is_empty() => {
+                            "no providers are configured under credentials".to_string()
+                        }
                         None => format!("configured providers: {}", ids.join(", ")),
                     };
                     return Err(self.err_at(
@@ -1342,6 +1554,15 @@ pub(crate) fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
     if let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(ts);
     }
+    // "2027-12-31 00:00:00" with or without a zone: a space for the T, UTC when no zone.
+    if t.len() >= 19 && t.as_bytes().get(10) == Some(&b' ') {
+        let with_t = format!("{}T{}", &t[..10], &t[11..]);
+        for candidate in [with_t.clone(), format!("{with_t}Z")] {
+            if let Ok(ts) = candidate.parse::<Timestamp>() {
+                return Ok(ts);
+            }
+        }
+    }
     if t.parse::<jiff::civil::Date>().is_ok()
         && let Ok(ts) = format!("{t}T00:00:00Z").parse::<Timestamp>()
     {
@@ -1414,6 +1635,14 @@ mod tests {
         );
         assert_eq!(
             parse_timestamp("1830211200000").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("2027-12-31 00:00:00").map(|t| t.as_second()),
+            Ok(1_830_211_200)
+        );
+        assert_eq!(
+            parse_timestamp("2027-12-31 01:00:00+01:00").map(|t| t.as_second()),
             Ok(1_830_211_200)
         );
         assert!(parse_timestamp("tomorrow").is_err());

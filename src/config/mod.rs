@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-pub use load::{LoadOptions, Loaded, default_path, load, load_str};
+pub use load::{LoadOptions, Loaded, default_path, load, load_str, stray_override_warnings};
 
 use crate::provider::Provider;
 use crate::secret::Secret;
@@ -77,6 +77,8 @@ pub struct Config {
     pub security: Security,
     /// `metadata`: free-form key/value pairs kept for the report.
     pub metadata: Vec<(String, String)>,
+    /// Environment variables that `${...}` expansion read.
+    pub expanded_vars: Vec<String>,
 }
 
 impl Config {

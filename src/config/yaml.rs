@@ -21,6 +21,8 @@ pub struct Node {
     /// The node's source text for plain scalars that YAML typed as numbers or booleans, so a
     /// string field given `version: 2.0` keeps "2.0" rather than the float's spelling.
     pub raw: Option<String>,
+    /// Byte offset of a null value, to tell `key:` from `key: !tag`.
+    null_offset: Option<usize>,
 }
 
 /// A mapping key with its position.
@@ -77,30 +79,111 @@ pub struct SyntaxError {
     pub col: u32,
     /// What is wrong, without document text.
     pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
 }
 
 /// Parses one YAML document. An empty document gives `Value::Null`.
 pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     let opts = serde_saphyr::options! { with_snippet: false };
     match serde_saphyr::from_str_with_options::<Option<Spanned<RawNode>>>(src, opts) {
-        Ok(Some(root)) => Ok(convert(root, src)),
+        Ok(Some(root)) => {
+            let node = convert(root, src);
+            match find_tagged_null(&node, src) {
+                Some((line, col)) => Err(SyntaxError {
+                    line,
+                    col,
+                    message: "a value starting with '!' or '&' is read by YAML as a tag or \
+                              anchor, which leaves the value empty"
+                        .to_string(),
+                    hint: Some("put the value in quotes".to_string()),
+                }),
+                None => Ok(node),
+            }
+        }
         Ok(None) => Ok(Node {
             value: Value::Null,
             line: 1,
             col: 1,
             raw: None,
+            null_offset: None,
         }),
         Err(err) => {
             let (line, col) = err
                 .location()
                 .map(|l| (clamp(l.line()), clamp(l.column())))
                 .unwrap_or((0, 0));
+            let (message, hint) = explain(&sanitize_parser_message(&err.to_string()));
             Err(SyntaxError {
                 line,
                 col,
-                message: sanitize_parser_message(&err.to_string()),
+                message,
+                hint,
             })
         }
+    }
+}
+
+/// Rewrites the parser's developer-facing messages (which name its own API) for users.
+fn explain(msg: &str) -> (String, Option<String>) {
+    let syntax_hint = Some(
+        "fix the YAML syntax at that position (quote values containing ': ' or ' #')".to_string(),
+    );
+    let rules: &[(&str, &str, &str)] = &[
+        (
+            "multiple YAML documents",
+            "the file holds more than one YAML document",
+            "remove the '---' separator and keep a single document",
+        ),
+        (
+            "recursive references",
+            "an alias refers to itself",
+            "remove the recursive '*alias'",
+        ),
+        (
+            "budget breached",
+            "the document is too large or too deeply nested (limits that protect against alias bombs)",
+            "simplify the file: fewer aliases, less nesting",
+        ),
+        (
+            "cannot deserialize null",
+            "a mapping key is empty or null (~)",
+            "give every key a name",
+        ),
+        (
+            "non-finite float",
+            "infinite or NaN numbers are not allowed",
+            "write a finite number, or quote the value",
+        ),
+        (
+            "duplicate mapping key",
+            "the same key appears twice in one mapping",
+            "remove or rename one of them",
+        ),
+    ];
+    for (needle, message, hint) in rules {
+        if msg.contains(needle) {
+            return (message.to_string(), Some(hint.to_string()));
+        }
+    }
+    (msg.to_string(), syntax_hint)
+}
+
+/// The position of a null value written as a bare tag or anchor (`key: !secret` or
+/// `key: &secret`): YAML takes the text for a tag, and the user's value silently vanishes.
+fn find_tagged_null(node: &Node, src: &str) -> Option<(u32, u32)> {
+    match &node.value {
+        Value::Null => {
+            let offset = node.null_offset?;
+            let before = src.get(..offset)?;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let last = before[line_start..].split_whitespace().last()?;
+            let last = last.trim_start_matches(['{', '[', ',']);
+            (last.starts_with('!') || last.starts_with('&')).then_some((node.line, node.col))
+        }
+        Value::Seq(items) => items.iter().find_map(|n| find_tagged_null(n, src)),
+        Value::Map(entries) => entries.iter().find_map(|(_, n)| find_tagged_null(n, src)),
+        _ => None,
     }
 }
 
@@ -153,6 +236,9 @@ fn convert(sp: Spanned<RawNode>, src: &str) -> Node {
         let len = usize::try_from(span.byte_len()?).ok()?;
         src.get(start..start.checked_add(len)?).map(str::to_string)
     };
+    let null_offset = matches!(sp.value, RawNode::Null)
+        .then(|| span.byte_offset().and_then(|o| usize::try_from(o).ok()))
+        .flatten();
     let (value, raw) = match sp.value {
         RawNode::Null => (Value::Null, None),
         RawNode::Bool(b) => (Value::Bool(b), raw_text()),
@@ -185,6 +271,7 @@ fn convert(sp: Spanned<RawNode>, src: &str) -> Node {
         line,
         col,
         raw,
+        null_offset,
     }
 }
 
@@ -329,6 +416,41 @@ mod tests {
             assert!(!err.message.contains("CANARY"), "{src:?} -> {err:?}");
             assert!(err.line >= 1, "{src:?} -> {err:?}");
         }
+    }
+
+    #[test]
+    fn values_swallowed_as_tags_or_anchors_are_errors() {
+        for src in [
+            "a: !CANARYsecret\n",
+            "a: &CANARYsecret\nb: 1\n",
+            "a: {x: !CANARYsecret}\n",
+            "a: [!CANARYsecret]\n",
+            "a: &x !CANARYsecret\n",
+        ] {
+            let err = parse(src).expect_err(src);
+            assert!(err.message.contains("tag or anchor"), "{src:?}: {err:?}");
+            assert!(!err.message.contains("CANARY"));
+            assert_eq!(err.hint.as_deref(), Some("put the value in quotes"));
+        }
+        // Plain nulls and quoted values are fine.
+        for src in [
+            "a:\nb: ~\nc: null\n",
+            "a: \"!x\"\n",
+            "a: '&x'\n",
+            "a: [~, 1]\n",
+        ] {
+            assert!(parse(src).is_ok(), "{src:?}");
+        }
+    }
+
+    #[test]
+    fn parser_messages_are_rewritten_for_users() {
+        let e = parse("a: 1\n---\nb: 2\n").expect_err("two docs");
+        assert_eq!(e.message, "the file holds more than one YAML document");
+        let e = parse("a: 1\na: 2\n").expect_err("dup");
+        assert_eq!(e.message, "the same key appears twice in one mapping");
+        let e = parse("a: .nan\n").expect_err("nan");
+        assert_eq!(e.message, "infinite or NaN numbers are not allowed");
     }
 
     #[test]

@@ -194,6 +194,13 @@ pub(crate) fn inspect_first_present(
                     format!("{field} is empty"),
                 );
             }
+            if let Some(reason) = stray_characters(secret.value.expose()) {
+                return Inspection::problem(
+                    Some(field),
+                    ProblemKind::InvalidFormat,
+                    format!("{field} {reason}"),
+                );
+            }
             let mut ins = check(field, secret.value.expose());
             ins.field = Some(field);
             return ins;
@@ -209,6 +216,32 @@ pub(crate) fn inspect_first_present(
     )
 }
 
+/// Whitespace or invisible characters a copy-paste can add around or inside a token. No
+/// provider's token contains them, and they make every format message below misleading.
+fn stray_characters(value: &str) -> Option<String> {
+    if value.starts_with(char::is_whitespace) {
+        return Some("starts with whitespace (a copy-paste slip? remove it)".to_string());
+    }
+    if value.ends_with(char::is_whitespace) {
+        return Some("ends with whitespace (a copy-paste slip? remove it)".to_string());
+    }
+    value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control() || crate::output::is_invisible(*c))
+        .map(|(i, c)| {
+            format!(
+                "contains {} at character {} (a copy-paste slip? remove it)",
+                match c {
+                    '\u{FEFF}' => "a byte-order mark (U+FEFF)".to_string(),
+                    c if c.is_whitespace() => format!("whitespace (U+{:04X})", c as u32),
+                    c => format!("an invisible character (U+{:04X})", c as u32),
+                },
+                i + 1
+            )
+        })
+}
+
 /// Turns a token-format result into an inspection.
 pub(crate) fn from_format(result: Result<String, String>) -> Inspection {
     match result {
@@ -220,5 +253,39 @@ pub(crate) fn from_format(result: Result<String, String>) -> Inspection {
             problem: Some(Problem::new(ProblemKind::InvalidFormat, reason)),
             ..Inspection::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stray_characters;
+
+    #[test]
+    fn stray_characters_are_named_with_their_position() {
+        assert_eq!(stray_characters("ghp_abc"), None);
+        assert_eq!(
+            stray_characters(" ghp_abc").as_deref(),
+            Some("starts with whitespace (a copy-paste slip? remove it)")
+        );
+        assert_eq!(
+            stray_characters("ghp_abc\n").as_deref(),
+            Some("ends with whitespace (a copy-paste slip? remove it)")
+        );
+        assert_eq!(
+            stray_characters("ghp_a\u{200B}bc").as_deref(),
+            Some(
+                "contains an invisible character (U+200B) at character 6 (a copy-paste slip? remove it)"
+            )
+        );
+        assert_eq!(
+            stray_characters("\u{FEFF}ghp").as_deref(),
+            Some(
+                "contains a byte-order mark (U+FEFF) at character 1 (a copy-paste slip? remove it)"
+            )
+        );
+        assert_eq!(
+            stray_characters("ghp\u{00A0}x").as_deref(),
+            Some("contains whitespace (U+00A0) at character 4 (a copy-paste slip? remove it)")
+        );
     }
 }

@@ -23,6 +23,9 @@ const B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// Key files are a few KiB; anything bigger is a wrong path (or a device).
+const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
 /// The decoded, unverified contents of a JWT.
 #[derive(Debug, Clone, Default)]
 pub struct JwtInfo {
@@ -57,11 +60,17 @@ pub fn inspect(token: &str) -> Result<JwtInfo, String> {
     }
     let header = decode_json_object(parts[0], "header")?;
     let claims = decode_json_object(parts[1], "payload")?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or_else(|| "JWT header has no alg".to_string())?
-        .to_string();
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) => a.clone(),
+        Some(_) => return Err("JWT header alg is not a string".to_string()),
+        None => return Err("JWT header has no alg".to_string()),
+    };
+    // RFC 7515 4.1.11: a verifier must reject extensions it does not understand.
+    if header.contains_key("crit") {
+        return Err(
+            "JWT header lists critical extensions (crit), which xnai does not support".to_string(),
+        );
+    }
     if alg.eq_ignore_ascii_case("none") {
         return Err("JWT with alg none (unsigned) is never accepted".to_string());
     }
@@ -127,7 +136,12 @@ fn numeric_date(
     // Fractions of a second are allowed by RFC 7519; truncating them is harmless here.
     let whole = secs.trunc();
     if !(-377_705_116_800.0..=253_402_207_200.0).contains(&whole) {
-        return Err(format!("JWT claim {name} is out of range"));
+        let hint = if (1e11..=2.6e14).contains(&whole.abs()) {
+            " (milliseconds? JWT NumericDate is in seconds)"
+        } else {
+            ""
+        };
+        return Err(format!("JWT claim {name} is out of range{hint}"));
     }
     Timestamp::from_second(whole as i64)
         .map(Some)
@@ -174,9 +188,15 @@ fn family_name(f: AlgorithmFamily) -> &'static str {
 
 /// Loads a PEM public key (RSA, EC P-256/P-384 or Ed25519).
 pub fn key_from_pem_file(path: &Path) -> Result<VerifyKey, String> {
-    let pem = std::fs::read(path)
+    let pem = crate::fsutil::read_regular(path, MAX_KEY_FILE_BYTES)
         .map_err(|e| format!("cannot read public key {}: {e}", path.display()))?;
     let shown = path.display();
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(format!(
+            "{shown} holds a PRIVATE key: configure the public key instead \
+             (openssl pkey -in {shown} -pubout), and keep the private key out of xnai's config"
+        ));
+    }
     if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
         return Ok(VerifyKey {
             key,
@@ -208,8 +228,8 @@ pub fn key_from_pem_file(path: &Path) -> Result<VerifyKey, String> {
 
 /// Loads a JWK or a JWKS (`{"keys": [...]}`) file.
 pub fn keys_from_jwks_file(path: &Path) -> Result<Vec<VerifyKey>, String> {
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?;
+    let text = crate::fsutil::read_regular(path, MAX_KEY_FILE_BYTES)
+        .map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?;
     let shown = path.display().to_string();
     let value: Value = serde_json::from_slice(&text).map_err(|e| {
         format!(
@@ -446,6 +466,24 @@ mod tests {
         );
         let huge = unsigned(r#"{"alg":"HS256"}"#, r#"{"exp":1e300}"#, "c2ln");
         assert!(inspect(&huge).expect_err("range").contains("out of range"));
+    }
+
+    #[test]
+    fn header_and_claim_edge_cases() {
+        let t = unsigned(r#"{"alg":256}"#, "{}", "c2ln");
+        assert!(
+            inspect(&t)
+                .expect_err("alg")
+                .contains("alg is not a string")
+        );
+        let t = unsigned(r#"{"alg":"RS256","crit":["exp"]}"#, "{}", "c2ln");
+        assert!(
+            inspect(&t)
+                .expect_err("crit")
+                .contains("critical extensions")
+        );
+        let t = unsigned(r#"{"alg":"RS256"}"#, r#"{"exp":4102444800000}"#, "c2ln");
+        assert!(inspect(&t).expect_err("ms").contains("milliseconds?"));
     }
 
     #[test]
