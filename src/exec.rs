@@ -1,0 +1,336 @@
+//! Running a command inside an instance: environment, signal forwarding, exit status and
+//! optional masking of secrets in its output.
+//!
+//! Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT must reach the child exactly once. The child
+//! stays in xnai's process group so it keeps the terminal; a signal the terminal generates
+//! (Ctrl-C) therefore reaches both processes at once, and xnai must not forward it again. A
+//! signal another process sent to xnai alone (`kill <xnai pid>`) is forwarded. The kernel tells
+//! the two apart in `siginfo.si_code` (SI_KERNEL vs SI_USER), which signal-hook exposes.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithRawSiginfo;
+
+use crate::error::{Error, Result};
+
+/// The signals forwarded to the child.
+pub const FORWARDED: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
+
+/// What to run.
+pub struct Spec {
+    /// Program and arguments; never passed through a shell.
+    pub argv: Vec<OsString>,
+    /// Variables added to (or replacing) the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment.
+    pub env_remove: Vec<String>,
+    /// Secret values to replace in stdout/stderr (`--mask`); empty means the child writes to
+    /// the terminal directly.
+    pub mask: Vec<(String, String)>,
+}
+
+/// How the child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Exit code if it exited.
+    pub code: Option<i32>,
+    /// Signal number if a signal killed it.
+    pub signal: Option<i32>,
+}
+
+impl Outcome {
+    /// The exit code xnai passes on: the child's, or 128+N for signal N, as shells do.
+    pub fn exit_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+
+    fn from_status(s: ExitStatus) -> Self {
+        Outcome {
+            code: s.code(),
+            signal: s.signal(),
+        }
+    }
+}
+
+/// Runs `spec`, forwarding signals, and waits for it.
+pub fn run(spec: &Spec) -> Result<Outcome> {
+    let Some(program) = spec.argv.first() else {
+        return Err(Error::usage(
+            "no command given",
+            Some("put the command after --, e.g. xnai run opencode/work -- opencode".to_string()),
+        ));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&spec.argv[1..]);
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    let masking = !spec.mask.is_empty();
+    if masking {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. If xnai dies
+    // (even by SIGKILL) the child gets SIGTERM instead of running on unsupervised.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+
+    // Handlers first, so a signal arriving during spawn is queued rather than killing xnai.
+    let mut signals = SignalsInfo::<WithRawSiginfo>::new(FORWARDED)
+        .map_err(|e| Error::io("installing signal handlers for", "xnai", e))?;
+    let handle = signals.handle();
+    let child_pid: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
+    let pending: Arc<Mutex<Vec<i32>>> = Arc::new(Mutex::new(Vec::new()));
+    let forwarder = {
+        let child_pid = Arc::clone(&child_pid);
+        let pending = Arc::clone(&pending);
+        thread::spawn(move || {
+            for info in signals.forever() {
+                // Ctrl-C and friends come from the terminal driver (SI_KERNEL) to the whole
+                // foreground process group, child included: forwarding would deliver them twice.
+                if info.si_code == libc::SI_KERNEL {
+                    continue;
+                }
+                let signal = info.si_signo;
+                let guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());
+                match *guard {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    Some(pid) => unsafe {
+                        libc::kill(pid, signal);
+                    },
+                    None => pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(signal),
+                }
+            }
+        })
+    };
+
+    let spawned = cmd.spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            handle.close();
+            let _ = forwarder.join();
+            let name = program.to_string_lossy();
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                Some(format!("is `{name}` installed and on PATH?"))
+            } else {
+                None
+            };
+            return Err(Error::Usage {
+                message: format!("cannot run {name}: {e}"),
+                hint,
+            });
+        }
+    };
+    {
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        let mut guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = Some(pid);
+        for sig in pending.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    }
+
+    let mut copiers = Vec::new();
+    if masking {
+        if let Some(out) = child.stdout.take() {
+            let mask = spec.mask.clone();
+            copiers.push(thread::spawn(move || {
+                copy_masked(out, std::io::stdout(), &mask)
+            }));
+        }
+        if let Some(err) = child.stderr.take() {
+            let mask = spec.mask.clone();
+            copiers.push(thread::spawn(move || {
+                copy_masked(err, std::io::stderr(), &mask)
+            }));
+        }
+    }
+    let status = child.wait();
+    for c in copiers {
+        let _ = c.join();
+    }
+    handle.close();
+    let _ = forwarder.join();
+    let status = status.map_err(|e| Error::io("waiting for", program, e))?;
+    Ok(Outcome::from_status(status))
+}
+
+/// Copies `input` to `output`, replacing every occurrence of each secret with its mask as the
+/// bytes stream through. Only a tail that could be the start of a secret is held back, so
+/// output (prompts included) appears as soon as it is written.
+pub fn copy_masked(
+    mut input: impl Read,
+    mut output: impl Write,
+    mask: &[(String, String)],
+) -> std::io::Result<()> {
+    let mut secrets: Vec<(&[u8], &[u8])> = mask
+        .iter()
+        .filter(|(s, _)| !s.is_empty())
+        .map(|(s, m)| (s.as_bytes(), m.as_bytes()))
+        .collect();
+    // Longest first: when one secret contains another, the whole one is masked.
+    secrets.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let (ready, keep) = mask_ready(&buf, &secrets);
+        if !ready.is_empty() {
+            output.write_all(&ready)?;
+            output.flush()?;
+        }
+        buf.drain(..buf.len() - keep);
+    }
+    let (mut ready, keep) = mask_ready(&buf, &secrets);
+    ready.extend_from_slice(&buf[buf.len() - keep..]);
+    output.write_all(&ready)?;
+    output.flush()
+}
+
+/// Masks complete occurrences in `buf` and returns the bytes that can be written plus how many
+/// trailing bytes must wait (a proper prefix of some secret).
+fn mask_ready(buf: &[u8], secrets: &[(&[u8], &[u8])]) -> (Vec<u8>, usize) {
+    let hold = secrets
+        .iter()
+        .map(|(s, _)| longest_suffix_prefix(buf, s))
+        .max()
+        .unwrap_or(0);
+    let end = buf.len() - hold;
+    let mut out = Vec::with_capacity(end);
+    let mut i = 0;
+    'scan: while i < end {
+        for (s, m) in secrets {
+            // A match may run into the held tail only if it is complete within `buf`.
+            if buf[i..].starts_with(s) {
+                out.extend_from_slice(m);
+                i += s.len();
+                continue 'scan;
+            }
+        }
+        out.push(buf[i]);
+        i += 1;
+    }
+    // A match that consumed part of the held tail means nothing needs holding there.
+    let consumed_past = i.saturating_sub(end);
+    (out, hold.saturating_sub(consumed_past))
+}
+
+/// Length of the longest proper prefix of `secret` that `buf` ends with.
+fn longest_suffix_prefix(buf: &[u8], secret: &[u8]) -> usize {
+    let max = secret.len().saturating_sub(1).min(buf.len());
+    (1..=max)
+        .rev()
+        .find(|&k| buf.ends_with(&secret[..k]))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(input: &[&[u8]], mask: &[(&str, &str)]) -> String {
+        struct Chunks<'a>(Vec<&'a [u8]>);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.first() {
+                    None => Ok(0),
+                    Some(c) => {
+                        let n = c.len().min(out.len());
+                        out[..n].copy_from_slice(&c[..n]);
+                        if n == c.len() {
+                            self.0.remove(0);
+                        } else {
+                            self.0[0] = &c[n..];
+                        }
+                        Ok(n)
+                    }
+                }
+            }
+        }
+        let mask: Vec<(String, String)> = mask
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let mut out = Vec::new();
+        copy_masked(Chunks(input.to_vec()), &mut out, &mask).expect("copy");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn masks_whole_and_split_secrets() {
+        let m = [("SECRET123", "S…123")];
+        assert_eq!(masked(&[b"a SECRET123 b"], &m), "a S…123 b");
+        assert_eq!(masked(&[b"a SEC", b"RET1", b"23 b"], &m), "a S…123 b");
+        assert_eq!(masked(&[b"SECRET123SECRET123"], &m), "S…123S…123");
+        assert_eq!(masked(&[b"SECRET12"], &m), "SECRET12");
+        assert_eq!(masked(&[b"SECSECRET123"], &m), "SECS…123");
+        assert_eq!(masked(&[b"no secret here\n"], &m), "no secret here\n");
+    }
+
+    #[test]
+    fn several_secrets() {
+        let m = [("aaaa-token", "A"), ("bbbb-key", "B")];
+        assert_eq!(masked(&[b"x aaaa-", b"token bbbb-key y"], &m), "x A B y");
+    }
+
+    #[test]
+    fn output_is_not_held_back_without_reason() {
+        let secrets: Vec<(&[u8], &[u8])> = vec![(b"SECRET", b"S")];
+        let (ready, keep) = mask_ready(b"Password: ", &secrets);
+        assert_eq!(ready, b"Password: ");
+        assert_eq!(keep, 0);
+        let (ready, keep) = mask_ready(b"value SEC", &secrets);
+        assert_eq!(ready, b"value ");
+        assert_eq!(keep, 3);
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(
+            Outcome {
+                code: Some(3),
+                signal: None
+            }
+            .exit_code(),
+            3
+        );
+        assert_eq!(
+            Outcome {
+                code: None,
+                signal: Some(15)
+            }
+            .exit_code(),
+            143
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The SQLite ledger in xnai's data directory. One file, WAL mode, a busy timeout so several
+//! xnai processes can write at once, migrations by `PRAGMA user_version`.
+//!
+//! Holds runs now; usage events, file cursors, quota snapshots and dispatch state join it in
+//! later migrations.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// Schema migrations, applied in order; index + 1 is the `user_version` after each.
+const MIGRATIONS: &[&str] = &[
+    // 1: the run ledger. Never arguments or environment: they can hold secrets.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        command TEXT NOT NULL,      -- run | login
+        program TEXT NOT NULL,      -- file name of argv[0] only
+        started_at TEXT NOT NULL,   -- RFC 3339, UTC
+        started_ms INTEGER NOT NULL,
+        duration_ms INTEGER,
+        exit_code INTEGER,
+        signal INTEGER,
+        forced INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_account ON runs(provider, account, started_ms);",
+];
+
+/// An open ledger.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: i64,
+    /// Provider section id.
+    pub provider: String,
+    /// Account id.
+    pub account: String,
+    /// `run` or `login`.
+    pub command: String,
+    /// The program's file name.
+    pub program: String,
+    /// Start time, RFC 3339.
+    pub started_at: String,
+    /// Duration in milliseconds, once finished.
+    pub duration_ms: Option<i64>,
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Signal, if one killed it.
+    pub signal: Option<i32>,
+    /// Whether XNAI_FORCE_ACCOUNT chose the account.
+    pub forced: bool,
+}
+
+fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::usage(
+        format!("ledger {}: {e}", path.display()),
+        Some("if the file is corrupt, move it away; xnai creates a new one".to_string()),
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed, 0600 in a 0700 directory) and migrates the ledger.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            fsutil::create_private_dir_all(dir)?;
+        }
+        // Create the file ourselves so it is 0600 from the first byte; SQLite gives its
+        // -wal and -shm files the same mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(fsutil::FILE_MODE)
+            .open(path)
+            .map_err(|e| Error::io("creating", path, e))?;
+        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| db_err(path, e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| db_err(&path, e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::usage(
+                format!(
+                    "ledger {} has schema version {version}, newer than this xnai ({known})",
+                    path.display()
+                ),
+                Some("upgrade xnai".to_string()),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(|e| db_err(&path, e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| db_err(&path, e))?;
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
+    /// Records the start of a run and returns its id.
+    pub fn start_run(
+        &self,
+        provider: &str,
+        account: &str,
+        command: &str,
+        program: &str,
+        started: Timestamp,
+        forced: bool,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (provider, account, command, program, started_at, started_ms, forced)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    provider,
+                    account,
+                    command,
+                    program,
+                    started.to_string(),
+                    started.as_millisecond(),
+                    forced
+                ],
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records how a run ended.
+    pub fn finish_run(
+        &self,
+        id: i64,
+        duration_ms: i64,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET duration_ms = ?2, exit_code = ?3, signal = ?4 WHERE id = ?1",
+                params![id, duration_ms, exit_code, signal],
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, provider, account, command, program, started_at, duration_ms,
+                        exit_code, signal, forced
+                 FROM runs ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    provider: r.get(1)?,
+                    account: r.get(2)?,
+                    command: r.get(3)?,
+                    program: r.get(4)?,
+                    started_at: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                    exit_code: r.get(7)?,
+                    signal: r.get(8)?,
+                    forced: r.get(9)?,
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// The schema version (tests).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_err(&self.path, e))
+            .map(|v| v.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn records_runs_in_a_private_file() {
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("d/xnai.db");
+        let s = Store::open(&p).expect("open");
+        assert_eq!(s.schema_version().expect("v"), 1);
+        let id = s
+            .start_run(
+                "copilot",
+                "work",
+                "run",
+                "gh",
+                Timestamp::from_second(1_800_000_000).expect("ts"),
+                false,
+            )
+            .expect("start");
+        s.finish_run(id, 1234, None, Some(15)).expect("finish");
+        let runs = s.recent_runs(10).expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].program, "gh");
+        assert_eq!(runs[0].started_at, "2027-01-15T08:00:00Z");
+        assert_eq!(runs[0].duration_ms, Some(1234));
+        assert_eq!(runs[0].signal, Some(15));
+        assert_eq!(std::fs::metadata(&p).expect("meta").mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(t.path().join("d")).expect("meta").mode() & 0o777,
+            0o700
+        );
+        // Reopening does not re-run migrations.
+        drop(s);
+        let s = Store::open(&p).expect("reopen");
+        assert_eq!(s.recent_runs(10).expect("runs").len(), 1);
+    }
+}
