@@ -111,7 +111,12 @@ fn pairs_as_object<S: serde::Serializer>(
 
 /// Checks one account at `now`, with the refresh buffer in minutes.
 pub fn check_account(account: &Account, buffer_minutes: u32, now: Timestamp) -> CheckResult {
-    let ins = account.kind.inspect(account);
+    let mut ins = account.kind.inspect(account);
+    if let Some(e) = &account.native_error {
+        // The login lives in the tool's own file and that file is unreadable: nothing else
+        // about the account can be trusted.
+        ins.problem = Some(crate::provider::Problem::new(ProblemKind::Error, e.clone()));
+    }
     let masked = ins
         .field
         .and_then(|f| account.secret(f))

@@ -650,7 +650,7 @@ fn override_name_collisions_are_refused() {
     );
     assert_eq!(
         e.message,
-        "accounts copilot/work-b and copilot/work_b would share the environment override XNAI_COPILOT_WORK_B_NAME"
+        "accounts copilot/work-b and copilot/work_b would share the environment overrides XNAI_COPILOT_WORK_B_<FIELD>"
     );
     let e = err(
         "credentials:\n  copilot:\n    accounts:\n      work_a: {oauth_token: x}\n  copilot_work:\n    kind: copilot\n    accounts:\n      a: {oauth_token: y}\n",

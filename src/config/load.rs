@@ -61,6 +61,46 @@ pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 /// Loads and validates the credential file at `opts.path`.
 pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
     let path = &opts.path;
+    let (bytes, mut warnings) = read_private_file(path, opts.insecure_permissions)?;
+    let text = utf8(&bytes, path)?;
+    let dir = fragments_dir(path);
+    let mut fragments = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        paths.sort();
+        for fp in paths {
+            let (bytes, mut w) = read_private_file(&fp, opts.insecure_permissions)?;
+            warnings.append(&mut w);
+            let text = utf8(&bytes, &fp)?;
+            fragments.push(parse_document(text, &fp, opts.env, &[], Part::Fragment)?);
+        }
+    }
+    let extra_ids: Vec<String> = fragments
+        .iter()
+        .flat_map(|f| f.providers.iter().map(|p| p.id.clone()))
+        .collect();
+    let mut config = parse_document(text, path, opts.env, &extra_ids, Part::Main)?;
+    for f in fragments {
+        merge(&mut config, f)?;
+    }
+    check_override_collisions(&config.providers)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// Opens a credential file or fragment: a regular file, at most 16 MiB, owned by us and
+/// private (or a warning with `--insecure-permissions`).
+fn read_private_file(
+    path: &Path,
+    insecure_permissions: bool,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), ConfigError> {
     let mut warnings = Vec::new();
     let mut file = match fsutil::open_regular(path, MAX_CONFIG_BYTES) {
         Ok(f) => f,
@@ -107,7 +147,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
     if !problems.is_empty() {
         let what: Vec<String> = problems.iter().map(|p| p.describe()).collect();
         let fixes: Vec<String> = problems.iter().map(|p| p.fix_command(path)).collect();
-        if opts.insecure_permissions {
+        if insecure_permissions {
             warnings.push(format!(
                 "{}: {}; loading anyway because of --insecure-permissions (fix: {})",
                 path.display(),
@@ -131,6 +171,10 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
             ConfigError::file(ConfigErrorKind::Io, path, format!("cannot read: {e}"), None)
         })?,
     );
+    Ok((bytes, warnings))
+}
+
+fn utf8<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b str, ConfigError> {
     if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
         return Err(ConfigError::file(
             ConfigErrorKind::Syntax,
@@ -139,7 +183,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
             Some("save it as UTF-8".to_string()),
         ));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    std::str::from_utf8(bytes).map_err(|e| {
         ConfigError::file(
             ConfigErrorKind::Syntax,
             path,
@@ -149,9 +193,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
             ),
             Some("save the file as UTF-8".to_string()),
         )
-    })?;
-    let config = load_str(text, path, opts.env)?;
-    Ok(Loaded { config, warnings })
+    })
 }
 
 /// Parses and validates credential-file text. `path` is used for messages and to resolve
@@ -160,6 +202,27 @@ pub fn load_str(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let config = parse_document(text, path, env, &[], Part::Main)?;
+    check_override_collisions(&config.providers)?;
+    Ok(config)
+}
+
+/// Which kind of file is being parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The credential file.
+    Main,
+    /// An `accounts.d` fragment: only `credentials:`.
+    Fragment,
+}
+
+fn parse_document(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    extra_ids: &[String],
+    part: Part,
 ) -> Result<Config, ConfigError> {
     let root = yaml::parse(text).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Syntax,
@@ -183,10 +246,89 @@ pub fn load_str(
         env,
         missing: RefCell::new(Vec::new()),
         used_vars: RefCell::new(BTreeSet::new()),
+        extra_ids: extra_ids.to_vec(),
     };
-    let result = w.config(&root);
+    let result = match part {
+        Part::Main => w.config(&root),
+        Part::Fragment => w.fragment(&root),
+    };
     // Unset variables come first: other errors may only be their consequence.
     w.missing_error().map_or(result, Err)
+}
+
+/// The directory of machine-written account files merged into a credential file.
+pub fn fragments_dir(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("accounts.d")
+}
+
+/// Merges fragment sections into the main configuration. An account defined twice is an
+/// error naming both files; a fragment section whose kind differs from the main one too.
+fn merge(config: &mut Config, fragment: Config) -> Result<(), ConfigError> {
+    config.expanded_vars.extend(fragment.expanded_vars);
+    for section in fragment.providers {
+        let Some(existing) = config.providers.iter_mut().find(|p| p.id == section.id) else {
+            config.providers.push(section);
+            continue;
+        };
+        if existing.kind.id() != section.kind.id() {
+            let at = section
+                .accounts
+                .first()
+                .map(|a| (a.defined_in.clone(), a.line));
+            return Err(ConfigError {
+                kind: ConfigErrorKind::InvalidValue,
+                location: at.map(|(path, line)| SourceLocation { path, line, col: 0 }),
+                message: format!(
+                    "credentials.{}: kind {} here, but {} in {}",
+                    section.id,
+                    section.kind.id(),
+                    existing.kind.id(),
+                    config.path.display()
+                ),
+                hint: Some("use the same kind, or another provider id".to_string()),
+            });
+        }
+        if existing.single_account && !section.accounts.is_empty() {
+            return Err(ConfigError::file(
+                ConfigErrorKind::InvalidValue,
+                &section.accounts[0].defined_in,
+                format!(
+                    "credentials.{} is a single-account section in {}; accounts cannot be added to it",
+                    section.id,
+                    config.path.display()
+                ),
+                Some(format!(
+                    "move its fields under credentials.{}.accounts.<id>",
+                    section.id
+                )),
+            ));
+        }
+        for account in section.accounts {
+            if let Some(other) = existing.accounts.iter().find(|a| a.id == account.id) {
+                return Err(ConfigError {
+                    kind: ConfigErrorKind::InvalidValue,
+                    location: Some(SourceLocation {
+                        path: account.defined_in.clone(),
+                        line: account.line,
+                        col: 0,
+                    }),
+                    message: format!(
+                        "account {} is also defined in {}:{}",
+                        account.label(),
+                        other.defined_in.display(),
+                        other.line
+                    ),
+                    hint: Some("remove one of the two definitions".to_string()),
+                });
+            }
+            existing.accounts.push(account);
+        }
+    }
+    Ok(())
 }
 
 /// Credential files are small; a larger file is a mistake (or `/dev/zero`), not a config.
@@ -202,6 +344,8 @@ const TOP_KEYS: &[&str] = &[
 ];
 const SECTION_KEYS: &[&str] = &["kind", "isolation_method", "accounts"];
 const COMMON_ACCOUNT_KEYS: &[&str] = &[
+    "credential_file",
+    "imported_from",
     "name",
     "enabled",
     "auth_method",
@@ -227,6 +371,8 @@ struct Walker<'a> {
     missing: RefCell<Vec<Missing>>,
     /// Variables that expansion read, so `xnai` can tell stray `XNAI_*` variables from used ones.
     used_vars: RefCell<BTreeSet<String>>,
+    /// Provider ids defined in `accounts.d` fragments, valid in `fallback_chain` and `quotas`.
+    extra_ids: Vec<String>,
 }
 
 /// An unset `${VAR}` and where it was used.
@@ -310,6 +456,43 @@ fn show_var(v: &str) -> Option<&str> {
     (upper && (v.contains('_') || v.len() <= 16)).then_some(v)
 }
 
+/// Ids map to override names with `_` for any other character, so `work-a` and `work_a`,
+/// or `copilot.work_a` and `copilot_work.a`, would share one variable: refuse that.
+fn check_override_collisions(providers: &[ProviderSection]) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for p in providers {
+        for a in &p.accounts {
+            let label = a.label();
+            for (var, field) in account_override_vars(a, p.single_account) {
+                let prefix = var.get(..var.len().saturating_sub(field.len())).unwrap_or(&var);
+                match seen.get(&var) {
+                    Some(other) if *other != label => {
+                        return Err(ConfigError {
+                            kind: ConfigErrorKind::InvalidValue,
+                            location: Some(SourceLocation {
+                                path: a.defined_in.clone(),
+                                line: a.line,
+                                col: 0,
+                            }),
+                            message: format!(
+                                "accounts {other} and {label} would share the environment overrides {prefix}<FIELD>"
+                            ),
+                            hint: Some(
+                                "override names use _ for every non-alphanumeric character: rename one of the ids"
+                                    .to_string(),
+                            ),
+                        });
+                    }
+                    _ => {
+                        seen.insert(var, label.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every override variable of an account, with the field it sets.
 fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str)> {
     COMMON_ACCOUNT_KEYS
@@ -360,6 +543,20 @@ pub fn stray_override_warnings(
         ));
     }
     out
+}
+
+/// Reads an account's `credential_file` through its provider. The error names the file and
+/// position, never its contents.
+fn read_native(
+    kind: &'static dyn Provider,
+    path: &Path,
+) -> Result<crate::provider::NativeLogin, String> {
+    let bytes = Zeroizing::new(
+        fsutil::read_regular(path, 1024 * 1024)
+            .map_err(|e| format!("credential file {}: {e}", path.display()))?,
+    );
+    kind.parse_native(&bytes)
+        .map_err(|e| format!("credential file {}", e.at(path)))
 }
 
 fn valid_id(id: &str) -> bool {
@@ -670,8 +867,8 @@ impl Walker<'_> {
             Some(n) => self.credentials(n)?,
             None => Vec::new(),
         };
-        self.check_override_collisions(&providers)?;
-        let ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        let mut ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        ids.extend(self.extra_ids.iter().map(String::as_str));
         let token_validation = match get(top, "token_validation") {
             Some(n) => self.token_validation(n, &ids)?,
             None => TokenValidation::default(),
@@ -704,37 +901,24 @@ impl Walker<'_> {
         })
     }
 
-    /// Ids map to override names with `_` for any other character, so `work-a` and `work_a`,
-    /// or `copilot.work_a` and `copilot_work.a`, would share one variable: refuse that.
-    fn check_override_collisions(&self, providers: &[ProviderSection]) -> Result<(), ConfigError> {
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for p in providers {
-            for a in &p.accounts {
-                for (var, _) in account_override_vars(a, p.single_account) {
-                    let label = a.label();
-                    match seen.get(&var) {
-                        Some(other) if *other != label => {
-                            return Err(self.err(
-                                a.line,
-                                0,
-                                ConfigErrorKind::InvalidValue,
-                                format!(
-                                    "accounts {other} and {label} would share the environment override {var}"
-                                ),
-                                Some(
-                                    "override names use _ for every non-alphanumeric character: rename one of the ids"
-                                        .to_string(),
-                                ),
-                            ));
-                        }
-                        _ => {
-                            seen.insert(var, label);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// An `accounts.d` fragment: `credentials:` only, since settings belong in the main file.
+    fn fragment(&self, root: &Node) -> Result<Config, ConfigError> {
+        let top = self.entries(root, "the document")?;
+        self.check_keys(top, "", &[&["credentials"]])?;
+        let providers = match get(top, "credentials") {
+            Some(n) => self.credentials(n)?,
+            None => Vec::new(),
+        };
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            providers,
+            token_validation: TokenValidation::default(),
+            dispatch: DispatchConfig::default(),
+            quota: QuotaManagement::default(),
+            security: Security::default(),
+            metadata: Vec::new(),
+            expanded_vars: self.used_vars.borrow().iter().cloned().collect(),
+        })
     }
 
     fn credentials(&self, node: &Node) -> Result<Vec<ProviderSection>, ConfigError> {
@@ -1020,8 +1204,8 @@ impl Walker<'_> {
                 (None, None) => Vec::new(),
             }
         };
-        let mut secrets = Vec::new();
-        let mut settings = Vec::new();
+        let mut secrets: Vec<(&'static str, Field<Secret>)> = Vec::new();
+        let mut settings: Vec<(&'static str, Field<String>)> = Vec::new();
         for spec in kind.account_fields() {
             let inheritable = spec.ty != FieldType::Secret;
             let Some((f, _node)) = self.account_field(scope, spec.name, inheritable)? else {
@@ -1040,13 +1224,7 @@ impl Walker<'_> {
                     let value = if f.value.is_empty() {
                         f.value
                     } else {
-                        let p = expand_tilde(&f.value, self.env);
-                        let p = if p.is_absolute() {
-                            p
-                        } else {
-                            self.base_dir.join(p)
-                        };
-                        p.to_string_lossy().into_owned()
+                        self.absolute(&f.value).to_string_lossy().into_owned()
                     };
                     settings.push((
                         spec.name,
@@ -1059,6 +1237,48 @@ impl Walker<'_> {
             }
         }
         let enabled = boolean("enabled")?.unwrap_or(true);
+        let credential_file = match self.account_field(scope, "credential_file", false)? {
+            Some((f, _)) if !f.value.is_empty() => Some(self.absolute(&f.value)),
+            _ => None,
+        };
+        let mut native_error = None;
+        let mut token_expiry = token_expiry;
+        if let Some(cf) = &credential_file {
+            let origin = Origin::File { line, vars: vec![] };
+            match read_native(kind, cf) {
+                Ok(login) => {
+                    for (name, secret) in login.secrets {
+                        if !secrets.iter().any(|(n, _)| *n == name) {
+                            secrets.push((
+                                name,
+                                Field {
+                                    value: secret,
+                                    origin: origin.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    for (name, value) in login.settings {
+                        if !settings.iter().any(|(n, _)| *n == name) {
+                            settings.push((
+                                name,
+                                Field {
+                                    value,
+                                    origin: origin.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    if token_expiry.is_none() {
+                        token_expiry = login.expires_at.map(|value| Field {
+                            value,
+                            origin: origin.clone(),
+                        });
+                    }
+                }
+                Err(e) => native_error = Some(e),
+            }
+        }
         let account = Account {
             provider_id: scope.provider_id.to_string(),
             id: scope.account_id.to_string(),
@@ -1076,6 +1296,10 @@ impl Walker<'_> {
             rotation_schedule: text("rotation_schedule")?,
             secrets,
             settings,
+            credential_file,
+            imported_from: text("imported_from")?,
+            native_error,
+            defined_in: self.path.to_path_buf(),
         };
         if !enabled {
             // A disabled account may reference variables that are not set (a parked login):
@@ -1083,6 +1307,16 @@ impl Walker<'_> {
             self.missing.borrow_mut().truncate(missing_before);
         }
         Ok(account)
+    }
+
+    /// A path from the file: `~/` expanded, relative paths taken from the file's directory.
+    fn absolute(&self, value: &str) -> PathBuf {
+        let p = expand_tilde(value, self.env);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     fn known_provider(&self, key: &Key, path: &str, ids: &[&str]) -> Result<(), ConfigError> {

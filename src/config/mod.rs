@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-pub use load::{LoadOptions, Loaded, default_path, load, load_str, stray_override_warnings};
+pub use load::{
+    LoadOptions, Loaded, default_path, fragments_dir, load, load_str, stray_override_warnings,
+};
 
 use crate::provider::Provider;
 use crate::secret::Secret;
@@ -145,6 +147,15 @@ pub struct Account {
     pub secrets: Vec<(&'static str, Field<Secret>)>,
     /// Text and path fields declared by the provider, as present (paths made absolute).
     pub settings: Vec<(&'static str, Field<String>)>,
+    /// `credential_file`: the tool's own credential file this account's login is read from
+    /// (written by `xnai import` and `xnai login`; the tool keeps it fresh).
+    pub credential_file: Option<PathBuf>,
+    /// `imported_from`: where `xnai import` found the login.
+    pub imported_from: Option<String>,
+    /// Why `credential_file` could not be read; `check` reports it as an error.
+    pub native_error: Option<String>,
+    /// The file this account was defined in (the credential file or an `accounts.d` fragment).
+    pub defined_in: PathBuf,
 }
 
 impl Account {

@@ -14,6 +14,7 @@ mod xnai_iam;
 use jiff::Timestamp;
 
 use crate::config::Account;
+use crate::secret::Secret;
 
 /// The type of an account field a provider adds to the common schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +126,87 @@ impl Inspection {
     }
 }
 
+/// A login read from a tool's own credential file: the account fields it provides.
+#[derive(Debug, Default)]
+pub struct NativeLogin {
+    /// Credential fields (`oauth_token`, `refresh_token`, ...).
+    pub secrets: Vec<(&'static str, Secret)>,
+    /// Other fields (`github_user`, `account_id`, ...).
+    pub settings: Vec<(&'static str, String)>,
+    /// When the access credential expires, if the file says.
+    pub expires_at: Option<Timestamp>,
+    /// Stable facts identifying the login, hashed, to notice the same login imported twice.
+    pub identity: Vec<String>,
+    /// What it is, for people ("octocat on github.com"); never a secret.
+    pub description: String,
+}
+
+impl NativeLogin {
+    /// A credential field of the login.
+    pub fn secret(&self, name: &str) -> Option<&Secret> {
+        self.secrets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+    }
+
+    /// A text field of the login.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+/// Why a native credential file could not be read. Positions only, never file contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeError {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl NativeError {
+    /// An error without a position.
+    pub fn new(message: impl Into<String>) -> Self {
+        NativeError {
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// A JSON syntax or shape error, keeping only its position: serde's own message can quote
+    /// the file's values.
+    pub fn json(e: &serde_json::Error, what: &str) -> Self {
+        NativeError {
+            line: Some(e.line()),
+            column: Some(e.column()),
+            message: match e.classify() {
+                serde_json::error::Category::Io => format!("{what} could not be read"),
+                serde_json::error::Category::Eof => format!("{what} ends too early (truncated?)"),
+                serde_json::error::Category::Syntax => format!("{what} is not valid JSON"),
+                serde_json::error::Category::Data => {
+                    format!("{what} does not have the expected fields")
+                }
+            },
+        }
+    }
+
+    /// `path:line:col: message`.
+    pub fn at(&self, path: &std::path::Path) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: {}", path.display(), self.message),
+            (Some(l), None) => format!("{}:{l}: {}", path.display(), self.message),
+            _ => format!("{}: {}", path.display(), self.message),
+        }
+    }
+}
+
 /// Everything provider-specific. One implementation per kind, in this directory.
 pub trait Provider: Sync + Send + std::fmt::Debug {
     /// The kind's id, which is also the default provider id in the credential file.
@@ -154,6 +236,15 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
     /// Validates the account's credential offline: format, checksum, signature, embedded
     /// expiry. Expiry from `token_expiry` and the refresh buffer are applied by the caller.
     fn inspect(&self, account: &Account) -> Inspection;
+
+    /// Reads the tool's own credential file (the format of [`Provider::credential_file`]) for
+    /// an account with `credential_file:`.
+    fn parse_native(&self, _bytes: &[u8]) -> Result<NativeLogin, NativeError> {
+        Err(NativeError::new(format!(
+            "xnai cannot read {} credential files",
+            self.display_name()
+        )))
+    }
 }
 
 /// Every provider kind xnai knows, in the order they are listed to users.
