@@ -31,6 +31,22 @@ pub enum Error {
         /// What to do instead.
         hint: Option<String>,
     },
+    /// An account was refused because its credential is unusable (expired, invalid, ...).
+    #[error("{message}")]
+    Refused {
+        /// Which account and why.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
+    /// A program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A file operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -65,6 +81,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage { .. } => exit::USAGE,
+            Error::Refused { .. } => exit::FINDINGS,
+            // As env(1), timeout(1) and shells do.
+            Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::Spawn { .. } => 126,
             Error::Io { .. } => exit::USAGE,
         }
     }
@@ -73,7 +93,16 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Config(e) => e.hint.clone(),
-            Error::Usage { hint, .. } => hint.clone(),
+            Error::Usage { hint, .. } | Error::Refused { hint, .. } => hint.clone(),
+            Error::Spawn { program, source } => match source.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Some(format!("is `{program}` installed and on PATH?"))
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    Some(format!("`{program}` is not executable"))
+                }
+                _ => None,
+            },
             Error::Io { source, path, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied => Some(format!(
                     "check the permissions of {} and its parent directory",

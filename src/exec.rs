@@ -130,15 +130,9 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         Err(e) => {
             handle.close();
             let _ = forwarder.join();
-            let name = program.to_string_lossy();
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                Some(format!("is `{name}` installed and on PATH?"))
-            } else {
-                None
-            };
-            return Err(Error::Usage {
-                message: format!("cannot run {name}: {e}"),
-                hint,
+            return Err(Error::Spawn {
+                program: program.to_string_lossy().into_owned(),
+                source: e,
             });
         }
     };

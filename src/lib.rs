@@ -19,6 +19,7 @@ pub mod output;
 pub mod paths;
 pub mod provider;
 pub mod secret;
+pub mod session;
 pub mod shell;
 pub mod store;
 pub mod suggest;

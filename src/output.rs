@@ -167,6 +167,16 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
+/// Writes text to stdout byte for byte (no colour processing): for output meant for `eval`.
+pub fn print_raw(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing", "stdout", e)),
+    }
+}
+
 /// Writes pretty JSON and a newline to stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     let s = serde_json::to_string_pretty(value)

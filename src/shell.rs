@@ -59,9 +59,22 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Renders `vars` for `kind`. Names must be `[A-Za-z_][A-Za-z0-9_]*`; values must not contain
-/// NUL (no environment can hold one).
-pub fn render(kind: ShellKind, vars: &[(String, String)]) -> Result<String, RenderError> {
+/// Renders `vars` for `kind`, then removes `unset` (variables that would select another
+/// login). Names must be `[A-Za-z_][A-Za-z0-9_]*`; values must not contain NUL (no environment
+/// can hold one).
+pub fn render(
+    kind: ShellKind,
+    vars: &[(String, String)],
+    unset: &[String],
+) -> Result<String, RenderError> {
+    for name in unset {
+        if !valid_name(name) {
+            return Err(RenderError {
+                name: name.clone(),
+                reason: "not a valid variable name".to_string(),
+            });
+        }
+    }
     for (name, value) in vars {
         if !valid_name(name) {
             return Err(RenderError {
@@ -78,9 +91,11 @@ pub fn render(kind: ShellKind, vars: &[(String, String)]) -> Result<String, Rend
         }
     }
     if kind == ShellKind::Json {
+        // null: remove the variable.
         let map: serde_json::Map<String, serde_json::Value> = vars
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .chain(unset.iter().map(|k| (k.clone(), serde_json::Value::Null)))
             .collect();
         let mut s = serde_json::to_string_pretty(&map).map_err(|e| RenderError {
             name: String::new(),
@@ -96,6 +111,20 @@ pub fn render(kind: ShellKind, vars: &[(String, String)]) -> Result<String, Rend
             ShellKind::Fish => format!("set -gx {name} {}", fish_quote(value)),
             ShellKind::Pwsh => format!("$env:{name} = {}", pwsh_quote(value)),
             ShellKind::Dotenv => format!("{name}={}", dotenv_quote(name, value)?),
+            ShellKind::Json => unreachable!("handled above"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for name in unset {
+        let line = match kind {
+            ShellKind::Bash | ShellKind::Zsh => format!("unset {name}"),
+            ShellKind::Fish => format!("set -e {name}"),
+            ShellKind::Pwsh => {
+                format!("Remove-Item Env:{name} -ErrorAction SilentlyContinue")
+            }
+            // A .env file can only set; say what `xnai run` would remove.
+            ShellKind::Dotenv => format!("# {name} is removed by xnai run"),
             ShellKind::Json => unreachable!("handled above"),
         };
         out.push_str(&line);
@@ -156,7 +185,25 @@ mod tests {
     use super::*;
 
     fn one(kind: ShellKind, v: &str) -> Result<String, RenderError> {
-        render(kind, &[("X".to_string(), v.to_string())])
+        render(kind, &[("X".to_string(), v.to_string())], &[])
+    }
+
+    #[test]
+    fn unsets() {
+        let set = [("A".to_string(), "1".to_string())];
+        let unset = ["B".to_string()];
+        assert_eq!(
+            render(ShellKind::Bash, &set, &unset).as_deref(),
+            Ok("export A='1'\nunset B\n")
+        );
+        assert_eq!(
+            render(ShellKind::Fish, &set, &unset).as_deref(),
+            Ok("set -gx A '1'\nset -e B\n")
+        );
+        assert_eq!(
+            render(ShellKind::Json, &set, &unset).as_deref(),
+            Ok("{\n  \"A\": \"1\",\n  \"B\": null\n}\n")
+        );
     }
 
     #[test]
@@ -217,7 +264,7 @@ mod tests {
             let e = one(k, "a\0b").expect_err("NUL");
             assert!(e.reason.contains("NUL"));
         }
-        let e = render(ShellKind::Bash, &[("1X".into(), "v".into())]).expect_err("name");
+        let e = render(ShellKind::Bash, &[("1X".into(), "v".into())], &[]).expect_err("name");
         assert_eq!(e.to_string(), "cannot write 1X: not a valid variable name");
     }
 

@@ -3,7 +3,9 @@
 
 mod accounts;
 mod check;
+mod env;
 mod init;
+mod run;
 
 use std::path::PathBuf;
 
@@ -50,6 +52,10 @@ pub enum Command {
     Accounts(accounts::Args),
     /// Validate every credential offline: format, checksum, expiry, JWT signature
     Check(check::Args),
+    /// Print the variables that log a shell into one account (eval "$(xnai env p/a)")
+    Env(env::Args),
+    /// Run a command logged into one account, in that account's instance directory
+    Run(run::Args),
 }
 
 /// Shared state for subcommands.
@@ -60,11 +66,17 @@ pub struct Ctx {
     pub insecure_permissions: bool,
 }
 
-fn env_lookup(name: &str) -> Option<String> {
+/// The process environment, as the library's lookups take it.
+pub(crate) fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
 impl Ctx {
+    /// xnai's data directory (instances, ledger).
+    pub fn data_dir(&self) -> Result<crate::paths::DataDir> {
+        crate::paths::DataDir::from_env(&env_lookup)
+    }
+
     /// Loads the credential file, printing load warnings to stderr.
     pub fn load(&self) -> Result<Loaded> {
         let loaded = config::load(&config::LoadOptions {
@@ -134,5 +146,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Init(a) => init::run(&ctx, a),
         Command::Accounts(a) => accounts::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Env(a) => env::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
     }
 }

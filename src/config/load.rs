@@ -401,7 +401,8 @@ fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n Node> {
         .map(|(_, v)| v)
 }
 
-fn env_name(parts: &[&str]) -> String {
+/// `XNAI_` + the parts upper-cased, every other character as `_`.
+pub fn env_name(parts: &[&str]) -> String {
     let mut s = String::from("XNAI");
     for p in parts {
         s.push('_');
@@ -464,7 +465,9 @@ fn check_override_collisions(providers: &[ProviderSection]) -> Result<(), Config
         for a in &p.accounts {
             let label = a.label();
             for (var, field) in account_override_vars(a, p.single_account) {
-                let prefix = var.get(..var.len().saturating_sub(field.len())).unwrap_or(&var);
+                let prefix = var
+                    .get(..var.len().saturating_sub(field.len()))
+                    .unwrap_or(&var);
                 match seen.get(&var) {
                     Some(other) if *other != label => {
                         return Err(ConfigError {

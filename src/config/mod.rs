@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 pub use load::{
-    LoadOptions, Loaded, default_path, fragments_dir, load, load_str, stray_override_warnings,
+    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str,
+    stray_override_warnings,
 };
 
 use crate::provider::Provider;

@@ -14,6 +14,7 @@ mod xnai_iam;
 use jiff::Timestamp;
 
 use crate::config::Account;
+use crate::instance::{Instance, NativeFile};
 use crate::secret::Secret;
 
 /// The type of an account field a provider adds to the common schema.
@@ -142,6 +143,26 @@ pub struct NativeLogin {
 }
 
 impl NativeLogin {
+    /// The login an account's fields describe.
+    pub fn from_account(account: &Account) -> NativeLogin {
+        NativeLogin {
+            secrets: account
+                .secrets
+                .iter()
+                .filter(|(_, f)| !f.value.is_blank())
+                .map(|(n, f)| (*n, f.value.clone()))
+                .collect(),
+            settings: account
+                .settings
+                .iter()
+                .map(|(n, f)| (*n, f.value.clone()))
+                .collect(),
+            expires_at: account.token_expiry.as_ref().map(|f| f.value),
+            identity: Vec::new(),
+            description: account.label(),
+        }
+    }
+
     /// A credential field of the login.
     pub fn secret(&self, name: &str) -> Option<&Secret> {
         self.secrets
@@ -207,6 +228,78 @@ impl NativeError {
     }
 }
 
+/// An environment variable for an instance.
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: EnvValue,
+}
+
+/// An environment value: plain (a directory) or a credential.
+#[derive(Debug, Clone)]
+pub enum EnvValue {
+    /// Not secret.
+    Plain(String),
+    /// A credential.
+    Secret(Secret),
+}
+
+impl EnvVar {
+    /// A plain variable.
+    pub fn plain(name: &str, value: impl Into<String>) -> Self {
+        EnvVar {
+            name: name.to_string(),
+            value: EnvValue::Plain(value.into()),
+        }
+    }
+
+    /// A path variable.
+    pub fn path(name: &str, value: &std::path::Path) -> Self {
+        EnvVar::plain(name, value.to_string_lossy().into_owned())
+    }
+
+    /// A credential variable.
+    pub fn secret(name: &str, value: &Secret) -> Self {
+        EnvVar {
+            name: name.to_string(),
+            value: EnvValue::Secret(value.clone()),
+        }
+    }
+
+    /// The value, exposed: for the child's environment and `xnai env` only.
+    pub fn expose(&self) -> &str {
+        match &self.value {
+            EnvValue::Plain(s) => s,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// A login `xnai import` can read from a tool.
+pub struct ImportSource {
+    /// The tool name on the command line (`gh`, `claude`, ...).
+    pub tool: &'static str,
+    /// What the file is, for help and messages.
+    pub description: &'static str,
+    /// Where the tool keeps it, from the environment (HOME and the tool's own variables).
+    pub default_path: fn(&dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf>,
+    /// Reads it.
+    pub parse: fn(&[u8]) -> Result<NativeLogin, NativeError>,
+    /// Whether the file is copied into the instance as is (it is then the tool-owned
+    /// [`Provider::credential_file`]); otherwise the instance file is rendered from the login.
+    pub copy_verbatim: bool,
+}
+
+impl std::fmt::Debug for ImportSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportSource")
+            .field("tool", &self.tool)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything provider-specific. One implementation per kind, in this directory.
 pub trait Provider: Sync + Send + std::fmt::Debug {
     /// The kind's id, which is also the default provider id in the credential file.
@@ -236,6 +329,59 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
     /// Validates the account's credential offline: format, checksum, signature, embedded
     /// expiry. Expiry from `token_expiry` and the refresh buffer are applied by the caller.
     fn inspect(&self, account: &Account) -> Inspection;
+
+    /// The tool's own login file inside an instance (relative path), when it keeps one. For
+    /// an account whose `credential_file` is this file, the tool owns it and xnai never
+    /// rewrites it.
+    fn credential_file(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The contents of [`Provider::credential_file`] for a login, for accounts written in the
+    /// credential file and for imports that are not copied as they are.
+    fn render_login(&self, _login: &NativeLogin) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "xnai cannot write {} credential files",
+            self.display_name()
+        ))
+    }
+
+    /// Files the tool needs in an instance for `account`: by default its credential file,
+    /// rendered from the account's fields.
+    fn native_files(&self, account: &Account) -> Result<Vec<NativeFile>, String> {
+        let Some(rel) = self.credential_file() else {
+            return Ok(Vec::new());
+        };
+        let login = NativeLogin::from_account(account);
+        if login.secrets.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![NativeFile {
+            rel: rel.into(),
+            contents: zeroize::Zeroizing::new(self.render_login(&login)?),
+        }])
+    }
+
+    /// Variables that point the tool at the instance and pass the credential.
+    fn environment(&self, _account: &Account, _instance: &Instance) -> Vec<EnvVar> {
+        Vec::new()
+    }
+
+    /// Variables of the caller's environment that would make the tool use another login
+    /// than the instance's (a personal `ANTHROPIC_API_KEY`, say); removed unless set above.
+    fn conflicting_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The tool's own login command, run inside the instance by `xnai login`.
+    fn login_command(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Logins `xnai import` can take from this tool.
+    fn import_sources(&self) -> &'static [ImportSource] {
+        &[]
+    }
 
     /// Reads the tool's own credential file (the format of [`Provider::credential_file`]) for
     /// an account with `credential_file:`.

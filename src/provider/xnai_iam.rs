@@ -1,7 +1,8 @@
 //! XNAI IAM: a short-lived JWT, verified with the configured key.
 
-use super::{FieldSpec, Inspection, Problem, ProblemKind, Provider, inspect_first_present};
+use super::{EnvVar, FieldSpec, Inspection, Problem, ProblemKind, Provider, inspect_first_present};
 use crate::config::Account;
+use crate::instance::Instance;
 use crate::token::jwt::{self, VerifyError, VerifyKey};
 
 /// XNAI IAM.
@@ -27,6 +28,15 @@ impl Provider for XnaiIam {
     }
     fn credential_fields(&self) -> Vec<&'static str> {
         vec!["access_token"]
+    }
+    fn environment(&self, account: &Account, _instance: &Instance) -> Vec<EnvVar> {
+        account
+            .secret("access_token")
+            .map(|s| vec![EnvVar::secret("XNAI_IAM_ACCESS_TOKEN", &s.value)])
+            .unwrap_or_default()
+    }
+    fn conflicting_env(&self) -> &'static [&'static str] {
+        &["XNAI_IAM_ACCESS_TOKEN"]
     }
     fn inspect(&self, account: &Account) -> Inspection {
         inspect_first_present(account, self, |_, value| {

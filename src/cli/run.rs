@@ -1,0 +1,127 @@
+//! `xnai run`: run a command logged into one account, in its instance.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Instant;
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::output;
+use crate::session::{self, Policy};
+use crate::store::Store;
+
+/// Arguments of `xnai run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The account: provider/account, or provider when it has one account
+    #[arg(value_name = "PROVIDER[/ACCOUNT]")]
+    pub target: String,
+
+    /// Replace the account's secrets in the command's output with their masked form
+    #[arg(long)]
+    pub mask: bool,
+
+    /// Use an invalid or expired credential anyway
+    #[arg(long)]
+    pub force: bool,
+
+    /// The command and its arguments, after --
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// Exit code for xnai's own failures, as env(1) and timeout(1) use 125: any other code is the
+/// command's.
+pub const OWN_FAILURE: i32 = 125;
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    match run_inner(ctx, &args) {
+        Ok(code) => Ok(code),
+        Err(e @ Error::Spawn { .. }) => {
+            output::error(&e.to_string(), e.hint().as_deref());
+            Ok(e.exit_code())
+        }
+        Err(e) => {
+            output::error(&e.to_string(), e.hint().as_deref());
+            Ok(OWN_FAILURE)
+        }
+    }
+}
+
+fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let loaded = ctx.load()?;
+    let cfg = &loaded.config;
+    let target = session::target(cfg, &args.target, &super::env_lookup)?;
+    let account = target.account;
+    if let Some(from) = &target.forced_from {
+        output::warn(&format!(
+            "{}: running as {} instead of {from}",
+            session::FORCE_ACCOUNT_VAR,
+            account.label()
+        ));
+    }
+    let data = ctx.data_dir()?;
+    let started = jiff::Timestamp::now();
+    let act = session::activate(cfg, account, &data, started, Policy::from(args.force, cfg))?;
+    for n in &act.notes {
+        output::warn(n);
+    }
+    let spec = exec::Spec {
+        argv: args.command.clone(),
+        env: act
+            .set
+            .iter()
+            .map(|v| (v.name.clone(), v.expose().to_string()))
+            .collect(),
+        env_remove: act.unset.clone(),
+        mask: if args.mask {
+            act.mask.clone()
+        } else {
+            Vec::new()
+        },
+    };
+    let program = args
+        .command
+        .first()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap_or(p.as_os_str())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    // A ledger problem must not stop the user's work: warn and run anyway.
+    let ledger = match Store::open(&data.ledger()) {
+        Ok(s) => s
+            .start_run(
+                &account.provider_id,
+                &account.id,
+                "run",
+                &program,
+                started,
+                target.forced_from.is_some(),
+            )
+            .map(|id| (s, id))
+            .map_err(|e| output::warn(&format!("run not recorded: {e}")))
+            .ok(),
+        Err(e) => {
+            output::warn(&format!("run not recorded: {e}"));
+            None
+        }
+    };
+    let clock = Instant::now();
+    let outcome = exec::run(&spec);
+    let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    if let Some((store, id)) = &ledger {
+        let (code, signal) = match &outcome {
+            Ok(o) => (o.code, o.signal),
+            Err(e) => (Some(e.exit_code()), None),
+        };
+        if let Err(e) = store.finish_run(*id, duration, code, signal) {
+            output::warn(&format!("run end not recorded: {e}"));
+        }
+    }
+    Ok(outcome?.exit_code())
+}
