@@ -277,6 +277,9 @@ impl EnvVar {
     }
 }
 
+/// A lookup in the environment (the process's in production, a map in tests).
+pub type EnvLookup = dyn Fn(&str) -> Option<String>;
+
 /// A login `xnai import` can read from a tool.
 pub struct ImportSource {
     /// The tool name on the command line (`gh`, `claude`, ...).
@@ -284,7 +287,7 @@ pub struct ImportSource {
     /// What the file is, for help and messages.
     pub description: &'static str,
     /// Where the tool keeps it, from the environment (HOME and the tool's own variables).
-    pub default_path: fn(&dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf>,
+    pub default_path: fn(&EnvLookup) -> Option<std::path::PathBuf>,
     /// Reads it.
     pub parse: fn(&[u8]) -> Result<NativeLogin, NativeError>,
     /// Whether the file is copied into the instance as is (it is then the tool-owned
