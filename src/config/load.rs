@@ -1245,6 +1245,7 @@ impl Walker<'_> {
             _ => None,
         };
         let mut native_error = None;
+        let mut native_upstream = None;
         let mut token_expiry = token_expiry;
         if let Some(cf) = &credential_file {
             let origin = Origin::File { line, vars: vec![] };
@@ -1272,6 +1273,9 @@ impl Walker<'_> {
                             ));
                         }
                     }
+                    if native_upstream.is_none() {
+                        native_upstream = login.upstream;
+                    }
                     if token_expiry.is_none() {
                         token_expiry = login.expires_at.map(|value| Field {
                             value,
@@ -1290,7 +1294,7 @@ impl Walker<'_> {
             name: text("name")?,
             enabled,
             auth_method: text("auth_method")?,
-            upstream: text("provider")?,
+            upstream: text("provider")?.or(native_upstream),
             token_expiry,
             models,
             quota_status: text("quota_status")?,

@@ -136,6 +136,8 @@ pub struct NativeLogin {
     pub settings: Vec<(&'static str, String)>,
     /// When the access credential expires, if the file says.
     pub expires_at: Option<Timestamp>,
+    /// The upstream identity provider (the account's `provider:` field), e.g. `google`.
+    pub upstream: Option<String>,
     /// Stable facts identifying the login, hashed, to notice the same login imported twice.
     pub identity: Vec<String>,
     /// What it is, for people ("octocat on github.com"); never a secret.
@@ -158,6 +160,7 @@ impl NativeLogin {
                 .map(|(n, f)| (*n, f.value.clone()))
                 .collect(),
             expires_at: account.token_expiry.as_ref().map(|f| f.value),
+            upstream: account.upstream.clone(),
             identity: Vec::new(),
             description: account.label(),
         }
