@@ -1,9 +1,22 @@
-//! OpenAI Codex CLI: an OpenAI API key, or ChatGPT sign-in tokens (JWTs) from auth.json.
+//! OpenAI Codex CLI: an OpenAI API key, or ChatGPT sign-in tokens (JWTs).
+//!
+//! `CODEX_HOME=<instance>/codex` moves Codex's home; its login is `<home>/auth.json`:
+//! `{"auth_mode": "apikey", "OPENAI_API_KEY": "sk-..."}` or
+//! `{"auth_mode": "chatgpt", "tokens": {"id_token", "access_token", "refresh_token",
+//! "account_id"}, "last_refresh"}`. `codex login status` reads it offline; sessions (usage
+//! logs) go to `<home>/sessions/`.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
 
 use super::{
-    FieldSpec, Inspection, Problem, ProblemKind, Provider, from_format, inspect_first_present,
+    EnvLookup, EnvVar, FieldSpec, ImportSource, Inspection, NativeError, NativeLogin, Problem,
+    ProblemKind, Provider, from_format, inspect_first_present,
 };
 use crate::config::Account;
+use crate::instance::Instance;
+use crate::secret::Secret;
 use crate::token::{jwt, openai};
 
 /// Codex CLI.
@@ -17,6 +30,54 @@ const FIELDS: &[FieldSpec] = &[
     FieldSpec::secret("refresh_token"),
     FieldSpec::text("account_id"),
 ];
+
+const AUTH: &str = "codex/auth.json";
+
+fn default_auth(env: &EnvLookup) -> Option<PathBuf> {
+    match env("CODEX_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir).join("auth.json")),
+        None => Some(PathBuf::from(env("HOME")?).join(".codex/auth.json")),
+    }
+}
+
+const IMPORTS: &[ImportSource] = &[ImportSource {
+    tool: "codex",
+    description: "Codex's auth.json ($CODEX_HOME or ~/.codex)",
+    default_path: default_auth,
+    parse: parse_auth,
+    copy_verbatim: true,
+}];
+
+fn parse_auth(bytes: &[u8]) -> Result<NativeLogin, NativeError> {
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| NativeError::json(&e, "Codex auth.json"))?;
+    let mut login = NativeLogin::default();
+    let tokens = v.get("tokens").filter(|t| t.is_object());
+    if let Some(t) = tokens {
+        let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+        let access = s("access_token")
+            .ok_or_else(|| NativeError::new("auth.json tokens have no access_token"))?;
+        login.expires_at = jwt::inspect(&access).ok().and_then(|i| i.exp);
+        login.secrets.push(("access_token", Secret::new(access)));
+        for k in ["id_token", "refresh_token"] {
+            if let Some(x) = s(k) {
+                login.secrets.push((k, Secret::new(x)));
+            }
+        }
+        if let Some(a) = s("account_id") {
+            login.settings.push(("account_id", a));
+        }
+        login.description = "ChatGPT login".to_string();
+    } else if let Some(k) = v.get("OPENAI_API_KEY").and_then(Value::as_str) {
+        login.secrets.push(("api_key", Secret::new(k.to_string())));
+        login.description = "OpenAI API key".to_string();
+    } else {
+        return Err(NativeError::new(
+            "auth.json holds neither ChatGPT tokens nor an API key (run `codex login`)",
+        ));
+    }
+    Ok(login)
+}
 
 impl Provider for Codex {
     fn id(&self) -> &'static str {
@@ -55,5 +116,79 @@ impl Provider for Codex {
                 },
             }
         })
+    }
+    fn credential_file(&self) -> Option<&'static str> {
+        Some(AUTH)
+    }
+    fn render_login(&self, login: &NativeLogin) -> Result<Vec<u8>, String> {
+        let v = match login.secret("access_token") {
+            Some(access) => json!({
+                "auth_mode": "chatgpt",
+                "OPENAI_API_KEY": null,
+                "tokens": {
+                    "id_token": login.secret("id_token").map(|s| s.expose()).unwrap_or(""),
+                    "access_token": access.expose(),
+                    "refresh_token": login.secret("refresh_token").map(|s| s.expose()).unwrap_or(""),
+                    "account_id": login.setting("account_id"),
+                },
+            }),
+            None => {
+                let key = login
+                    .secret("api_key")
+                    .ok_or("the account has no credential")?;
+                json!({"auth_mode": "apikey", "OPENAI_API_KEY": key.expose()})
+            }
+        };
+        serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())
+    }
+    fn environment(&self, _account: &Account, instance: &Instance) -> Vec<EnvVar> {
+        vec![EnvVar::path("CODEX_HOME", &instance.path("codex"))]
+    }
+    fn conflicting_env(&self) -> &'static [&'static str] {
+        // `codex exec` prefers these over auth.json.
+        &["OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_ACCESS_TOKEN"]
+    }
+    fn login_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["codex", "login"])
+    }
+    fn import_sources(&self) -> &'static [ImportSource] {
+        IMPORTS
+    }
+    fn parse_native(&self, bytes: &[u8]) -> Result<NativeLogin, NativeError> {
+        parse_auth(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_real_chatgpt_fixture() {
+        let fixture = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/fixtures/real/codex/quotaglance-auth.json"),
+        )
+        .expect("fixture");
+        let l = parse_auth(&fixture).expect("parse");
+        assert_eq!(
+            l.setting("account_id"),
+            Some("8f3c2a9e-5b1d-4e7f-a6c0-2d9b7e4f1a35")
+        );
+        assert_eq!(l.expires_at.map(|t| t.as_second()), Some(1_791_813_600));
+        assert!(l.secret("refresh_token").is_some());
+        let again = parse_auth(&Codex.render_login(&l).expect("render")).expect("reparse");
+        assert_eq!(again.setting("account_id"), l.setting("account_id"));
+    }
+
+    #[test]
+    fn api_key_form() {
+        let l =
+            parse_auth(br#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-proj-k"}"#).expect("parse");
+        assert_eq!(l.secret("api_key").map(|s| s.expose()), Some("sk-proj-k"));
+        let v: Value =
+            serde_json::from_slice(&Codex.render_login(&l).expect("render")).expect("json");
+        assert_eq!(v["auth_mode"], "apikey");
+        assert!(parse_auth(br#"{"OPENAI_API_KEY":null}"#).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //! holds the account's token, in the layout both old gh (top-level `oauth_token`/`user`) and
 //! gh ≥ 2.40 (`users:` map) read. The token is also exported as `GH_TOKEN`, `GITHUB_TOKEN` and
 //! `COPILOT_GITHUB_TOKEN` (the GitHub Copilot CLI's first choice), or `GH_ENTERPRISE_TOKEN`
-//! with `GH_HOST` for a GitHub Enterprise host.
+//! with `GH_HOST` for a GitHub Enterprise host. `COPILOT_HOME=<instance>/copilot` keeps the
+//! Copilot CLI's own state and session logs per account.
 
 use std::path::PathBuf;
 
@@ -75,13 +76,6 @@ const IMPORTS: &[ImportSource] = &[
 
 fn login_of(host: &str, user: Option<String>, token: String) -> NativeLogin {
     let mut l = NativeLogin {
-        identity: vec![fingerprint(
-            format!(
-                "github:{host}:{}",
-                user.clone().unwrap_or_else(|| token.clone())
-            )
-            .as_bytes(),
-        )],
         description: match &user {
             Some(u) => format!("{u} on {host}"),
             None => format!("a token for {host}"),
@@ -233,7 +227,12 @@ impl Provider for Copilot {
         Ok(y.into_bytes())
     }
     fn environment(&self, account: &Account, instance: &Instance) -> Vec<EnvVar> {
-        let mut v = vec![EnvVar::path("GH_CONFIG_DIR", &instance.path("gh"))];
+        // gh reads GH_CONFIG_DIR; the Copilot CLI keeps its own login and session logs in
+        // COPILOT_HOME (and falls back to gh's token).
+        let mut v = vec![
+            EnvVar::path("GH_CONFIG_DIR", &instance.path("gh")),
+            EnvVar::path("COPILOT_HOME", &instance.path("copilot")),
+        ];
         let Some(token) = account.secret("oauth_token") else {
             return v;
         };
@@ -261,7 +260,17 @@ impl Provider for Copilot {
         ]
     }
     fn login_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["gh", "auth", "login", "--insecure-storage"])
+        // gh ≥ 2.40 keeps new logins in the system keyring unless told otherwise; parsing the
+        // result explains that case (`--insecure-storage`), older gh writes hosts.yml.
+        Some(&["gh", "auth", "login"])
+    }
+    fn identity(&self, login: &NativeLogin) -> Vec<String> {
+        let mut ids = super::secret_fingerprints(login);
+        if let Some(user) = login.setting("github_user") {
+            let host = login.setting("github_host").unwrap_or(DEFAULT_HOST);
+            ids.push(fingerprint(format!("github:{host}:{user}").as_bytes()));
+        }
+        ids
     }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS

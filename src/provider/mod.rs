@@ -138,8 +138,6 @@ pub struct NativeLogin {
     pub expires_at: Option<Timestamp>,
     /// The upstream identity provider (the account's `provider:` field), e.g. `google`.
     pub upstream: Option<String>,
-    /// Stable facts identifying the login, hashed, to notice the same login imported twice.
-    pub identity: Vec<String>,
     /// What it is, for people ("octocat on github.com"); never a secret.
     pub description: String,
 }
@@ -161,7 +159,6 @@ impl NativeLogin {
                 .collect(),
             expires_at: account.token_expiry.as_ref().map(|f| f.value),
             upstream: account.upstream.clone(),
-            identity: Vec::new(),
             description: account.label(),
         }
     }
@@ -384,6 +381,12 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
         None
     }
 
+    /// Hashed facts that identify a login, to notice the same login imported twice: by
+    /// default its credentials (the same token is the same login).
+    fn identity(&self, login: &NativeLogin) -> Vec<String> {
+        secret_fingerprints(login)
+    }
+
     /// Logins `xnai import` can take from this tool.
     fn import_sources(&self) -> &'static [ImportSource] {
         &[]
@@ -483,6 +486,16 @@ fn stray_characters(value: &str) -> Option<String> {
                 i + 1
             )
         })
+}
+
+/// Fingerprints of every credential of a login.
+pub fn secret_fingerprints(login: &NativeLogin) -> Vec<String> {
+    login
+        .secrets
+        .iter()
+        .filter(|(_, s)| !s.is_blank())
+        .map(|(_, s)| crate::instance::fingerprint(s.expose().as_bytes()))
+        .collect()
 }
 
 /// Turns a token-format result into an inspection.

@@ -12,7 +12,7 @@ use super::{
     from_format, inspect_first_present,
 };
 use crate::config::Account;
-use crate::instance::{Instance, fingerprint};
+use crate::instance::Instance;
 use crate::secret::Secret;
 use crate::token;
 
@@ -72,13 +72,6 @@ fn parse_auth_json(bytes: &[u8]) -> Result<NativeLogin, NativeError> {
     if let Some((pid, e)) = oauth {
         let access = str_of(e, "access")
             .ok_or_else(|| NativeError::new(format!("auth.json: {pid} has no access token")))?;
-        login.identity.push(fingerprint(
-            format!(
-                "opencode:{pid}:{}",
-                str_of(e, "refresh").unwrap_or_else(|| access.clone())
-            )
-            .as_bytes(),
-        ));
         login.secrets.push(("oauth_token", Secret::new(access)));
         if let Some(r) = str_of(e, "refresh").filter(|r| !r.is_empty()) {
             login.secrets.push(("refresh_token", Secret::new(r)));
@@ -96,9 +89,6 @@ fn parse_auth_json(bytes: &[u8]) -> Result<NativeLogin, NativeError> {
     {
         let key = str_of(e, "key")
             .ok_or_else(|| NativeError::new(format!("auth.json: {pid} has no key")))?;
-        login
-            .identity
-            .push(fingerprint(format!("opencode:{pid}:{key}").as_bytes()));
         login.secrets.push(("api_key", Secret::new(key)));
         login.upstream = Some(pid.clone());
         login.description = format!("{pid} API key");
