@@ -134,6 +134,15 @@ impl Instance {
         Ok(report)
     }
 
+    /// Creates directories (relative paths) inside the instance, 0700.
+    pub fn create_dirs(&self, dirs: &[&str]) -> Result<()> {
+        for d in dirs {
+            let rel = checked_relative(Path::new(d))?;
+            fsutil::create_private_dir_all(&self.root.join(rel))?;
+        }
+        Ok(())
+    }
+
     /// Writes `files` (relative paths) into the instance. A file is (re)written when it is
     /// missing or when its rendered contents differ from what xnai wrote last time; otherwise
     /// the tool's own updates are kept. Parent directories are created 0700, files are 0600.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod instance;
+pub mod onboard;
 pub mod output;
 pub mod paths;
 pub mod provider;

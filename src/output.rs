@@ -200,6 +200,17 @@ pub fn warn(message: &str) {
     );
 }
 
+/// Writes a note (what xnai is doing) to stderr.
+pub fn note(message: &str) {
+    let mut err = anstream::stderr();
+    let _ = writeln!(
+        err,
+        "{}note:{} {message}",
+        style::DIM,
+        style::DIM.render_reset()
+    );
+}
+
 /// Writes an error and its hint to stderr.
 pub fn error(message: &str, hint: Option<&str>) {
     let mut err = anstream::stderr();

@@ -185,6 +185,7 @@ pub fn activate(
 
     let instance = Instance::of(data, account);
     notes.extend(instance.prepare()?.notes);
+    instance.create_dirs(account.kind.instance_dirs())?;
     let owned = account
         .credential_file
         .as_deref()

@@ -4,7 +4,9 @@
 mod accounts;
 mod check;
 mod env;
+mod import;
 mod init;
+mod login;
 mod run;
 
 use std::path::PathBuf;
@@ -56,6 +58,10 @@ pub enum Command {
     Env(env::Args),
     /// Run a command logged into one account, in that account's instance directory
     Run(run::Args),
+    /// Add an account from a tool's existing login (no secret to paste)
+    Import(import::Args),
+    /// Log an account in with the tool's own login command, inside its instance
+    Login(login::Args),
 }
 
 /// Shared state for subcommands.
@@ -148,5 +154,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Check(a) => check::run(&ctx, a),
         Command::Env(a) => env::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Login(a) => login::run(&ctx, a),
     }
 }

@@ -562,7 +562,9 @@ fn read_native(
         .map_err(|e| format!("credential file {}", e.at(path)))
 }
 
-fn valid_id(id: &str) -> bool {
+/// Whether `id` can name a provider or account: letters, digits, `_`, `-`, `.`, starting with a
+/// letter or digit (ids become directory names and `provider/account` on the command line).
+pub fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -1248,7 +1250,7 @@ impl Walker<'_> {
         let mut native_upstream = None;
         let mut token_expiry = token_expiry;
         if let Some(cf) = &credential_file {
-            let origin = Origin::File { line, vars: vec![] };
+            let origin = Origin::LoginFile { path: cf.clone() };
             match read_native(kind, cf) {
                 Ok(login) => {
                     for (name, secret) in login.secrets {

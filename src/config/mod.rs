@@ -18,7 +18,7 @@ use jiff::Timestamp;
 
 pub use load::{
     LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str,
-    stray_override_warnings,
+    stray_override_warnings, valid_id,
 };
 
 use crate::provider::Provider;
@@ -42,6 +42,11 @@ pub enum Origin {
         /// The variable's name.
         var: String,
     },
+    /// Read from the tool's own login file (`credential_file`).
+    LoginFile {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -50,6 +55,7 @@ impl fmt::Display for Origin {
             Origin::File { line, vars } if vars.is_empty() => write!(f, "file:{line}"),
             Origin::File { line, vars } => write!(f, "file:{line} via ${}", vars.join(", $")),
             Origin::Env { var } => write!(f, "env {var}"),
+            Origin::LoginFile { path } => write!(f, "login file {}", path.display()),
         }
     }
 }
@@ -160,6 +166,33 @@ pub struct Account {
 }
 
 impl Account {
+    /// An account with no fields yet (the target of `xnai login` before the tool wrote its
+    /// login).
+    pub fn placeholder(provider_id: &str, id: &str, kind: &'static dyn Provider) -> Account {
+        Account {
+            provider_id: provider_id.to_string(),
+            id: id.to_string(),
+            kind,
+            line: 0,
+            name: None,
+            enabled: true,
+            auth_method: None,
+            upstream: None,
+            token_expiry: None,
+            models: Vec::new(),
+            quota_status: None,
+            api_key_permanent: None,
+            last_rotated: None,
+            rotation_schedule: None,
+            secrets: Vec::new(),
+            settings: Vec::new(),
+            credential_file: None,
+            imported_from: None,
+            native_error: None,
+            defined_in: PathBuf::new(),
+        }
+    }
+
     /// `provider/account`, the name used on the command line.
     pub fn label(&self) -> String {
         format!("{}/{}", self.provider_id, self.id)

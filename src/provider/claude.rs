@@ -128,6 +128,9 @@ impl Provider for Claude {
             ins
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["claude"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(CREDENTIALS)
     }

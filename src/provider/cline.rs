@@ -78,6 +78,9 @@ impl Provider for Cline {
             ins
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["cline"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(PROVIDERS)
     }

@@ -117,6 +117,9 @@ impl Provider for Codex {
             }
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["codex"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(AUTH)
     }

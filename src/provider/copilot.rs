@@ -205,6 +205,9 @@ impl Provider for Copilot {
             ins
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["gh", "copilot"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(HOSTS_FILE)
     }

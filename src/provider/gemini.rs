@@ -114,6 +114,9 @@ impl Provider for Gemini {
             _ => from_format(token::google::check_api_key(value)),
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["gemini/.gemini"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(CREDS)
     }

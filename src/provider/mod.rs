@@ -349,6 +349,12 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
         ))
     }
 
+    /// Directories the tool expects to exist in an instance (Codex refuses a missing
+    /// `CODEX_HOME`), created 0700 before the tool runs.
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Files the tool needs in an instance for `account`: by default its credential file,
     /// rendered from the account's fields.
     fn native_files(&self, account: &Account) -> Result<Vec<NativeFile>, String> {

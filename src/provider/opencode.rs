@@ -119,6 +119,9 @@ impl Provider for OpenCode {
             _ => from_format(token::check_any_api_key(value)),
         })
     }
+    fn instance_dirs(&self) -> &'static [&'static str] {
+        &["data"]
+    }
     fn credential_file(&self) -> Option<&'static str> {
         Some(AUTH_FILE)
     }
