@@ -129,7 +129,10 @@ impl Provider for Codex {
                 "auth_mode": "chatgpt",
                 "OPENAI_API_KEY": null,
                 "tokens": {
-                    "id_token": login.secret("id_token").map(|s| s.expose()).unwrap_or(""),
+                    // Codex decodes the id_token's claims (plan, account): it cannot be left out.
+                    "id_token": login.secret("id_token").map(|s| s.expose()).ok_or(
+                        "a ChatGPT login needs its id_token too (or import it: xnai import codex)",
+                    )?,
                     "access_token": access.expose(),
                     "refresh_token": login.secret("refresh_token").map(|s| s.expose()).unwrap_or(""),
                     "account_id": login.setting("account_id"),
