@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, show_name};
 use crate::provider::ProblemKind;
 
 /// The state of one account's credential.
@@ -229,7 +229,11 @@ pub fn select<'c>(
             None => format!("configured providers: {}", ids.join(", ")),
         };
         return Err(UnknownSelection {
-            message: format!("no provider `{pid}` in {}", config.path.display()),
+            message: format!(
+                "no provider {} in {}",
+                show_name(pid),
+                config.path.display()
+            ),
             hint,
         });
     };
@@ -240,7 +244,11 @@ pub fn select<'c>(
             None => {
                 let ids: Vec<&str> = section.accounts.iter().map(|a| a.id.as_str()).collect();
                 Err(UnknownSelection {
-                    message: format!("no account `{aid}` under provider `{pid}`"),
+                    message: format!(
+                        "no account {} under provider {}",
+                        show_name(aid),
+                        show_name(pid)
+                    ),
                     hint: format!("accounts of {pid}: {}", ids.join(", ")),
                 })
             }

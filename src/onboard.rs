@@ -215,7 +215,7 @@ pub fn import(
     })?;
     if !config::valid_id(req.account) {
         return Err(Error::usage(
-            format!("invalid account name `{}`", req.account),
+            format!("invalid account name {}", config::show_name(req.account)),
             Some("use letters, digits, '_', '-' and '.'".to_string()),
         ));
     }
@@ -232,7 +232,10 @@ pub fn import(
         }
         if s.accounts.iter().any(|a| a.id == req.account) {
             return Err(Error::usage(
-                format!("{section}/{} already exists", req.account),
+                format!(
+                    "{section}/{} already exists",
+                    config::show_name(req.account)
+                ),
                 Some("choose another --account name".to_string()),
             ));
         }
@@ -314,13 +317,16 @@ pub struct LoginPlan {
 pub fn plan_login(config: &Config, data: &DataDir, spec: &str) -> Result<LoginPlan> {
     let Some((section, account)) = spec.split_once('/') else {
         return Err(Error::usage(
-            format!("`{spec}`: name the account as provider/account"),
+            format!(
+                "{}: name the account as provider/account",
+                config::show_name(spec)
+            ),
             Some("e.g. xnai login claude/work".to_string()),
         ));
     };
     if !config::valid_id(account) {
         return Err(Error::usage(
-            format!("invalid account name `{account}`"),
+            format!("invalid account name {}", config::show_name(account)),
             Some("use letters, digits, '_', '-' and '.'".to_string()),
         ));
     }
@@ -328,7 +334,10 @@ pub fn plan_login(config: &Config, data: &DataDir, spec: &str) -> Result<LoginPl
         Some(s) => s.kind,
         None => provider::by_id(section).ok_or_else(|| {
             Error::usage(
-                format!("no provider `{section}`, and it is not a kind"),
+                format!(
+                    "no provider {}, and it is not a kind",
+                    config::show_name(section)
+                ),
                 Some(format!("kinds: {}", provider::kind_ids().join(", "))),
             )
         })?,

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use crate::check::{self, CheckResult};
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, show_name};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::paths::DataDir;
@@ -37,7 +37,10 @@ pub fn find<'c>(config: &'c Config, spec: &str) -> Result<&'c Account> {
             None if ids.is_empty() => "no providers are configured".to_string(),
             None => format!("providers: {}", ids.join(", ")),
         };
-        return Err(Error::usage(format!("no provider `{pid}`"), Some(hint)));
+        return Err(Error::usage(
+            format!("no provider {}", show_name(pid)),
+            Some(hint),
+        ));
     };
     let known = || {
         section
@@ -60,7 +63,11 @@ pub fn find<'c>(config: &'c Config, spec: &str) -> Result<&'c Account> {
                     None => format!("known accounts: {}", known()),
                 };
                 Error::usage(
-                    format!("no account `{aid}` under provider `{pid}`"),
+                    format!(
+                        "no account {} under provider {}",
+                        show_name(aid),
+                        show_name(pid)
+                    ),
                     Some(hint),
                 )
             }),

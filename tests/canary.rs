@@ -296,3 +296,174 @@ fn debug_output_of_the_loaded_config_has_no_secret() {
         assert!(!format!("{r:?}").contains(CANARY));
     }
 }
+
+/// env/run/import/login: xnai's own messages (notes, warnings, errors, the ledger) never carry
+/// the secret. `xnai env` prints it on purpose, for eval, and only on stdout.
+#[test]
+fn instance_commands_keep_secrets_out_of_their_own_output() {
+    let home = Home::new();
+    let cfg = home.config(&realistic_config());
+    let run_cmd = |args: &[&str]| run(home.xnai().arg("--config").arg(&cfg).args(args));
+    // Refused (invalid) accounts, forced runs, masked runs, unknown accounts.
+    for target in [
+        "copilot/me",
+        "cline",
+        "claude/max",
+        "codex/key",
+        "gemini/g",
+        "xnai_iam",
+        "opencode/w",
+    ] {
+        let out = run_cmd(&["run", target, "--", "true"]);
+        assert_clean(&format!("run {target}"), &out);
+        let out = run_cmd(&["run", "--force", target, "--", "true"]);
+        assert_clean(&format!("run --force {target}"), &out);
+        let out = run_cmd(&[
+            "run",
+            "--force",
+            "--mask",
+            target,
+            "--",
+            "bash",
+            "-c",
+            "env; cat */*/* */*/*/* 2>/dev/null",
+        ]);
+        assert_clean(&format!("run --mask {target}"), &out);
+        let out = run_cmd(&["env", target]);
+        if out.code == 0 {
+            // A valid account: the secret is the point of stdout, never of stderr.
+            assert!(
+                !out.stderr.contains(CANARY),
+                "env {target} stderr: {}",
+                out.stderr
+            );
+        } else {
+            assert_clean(&format!("env {target} (refused)"), &out);
+        }
+        let out = run_cmd(&["env", "--force", target, "--shell", "json"]);
+        assert!(
+            !out.stderr.contains(CANARY),
+            "env --force {target} stderr: {}",
+            out.stderr
+        );
+    }
+    let out = run_cmd(&["env", "--all"]);
+    assert!(
+        !out.stderr.contains(CANARY),
+        "env --all stderr: {}",
+        out.stderr
+    );
+    let out = run_cmd(&["run", "cline/nope", "--", "true"]);
+    assert_clean("unknown account", &out);
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["run", "cline", "--", "true"])
+        .env("XNAI_FORCE_ACCOUNT", format!("copilot/{CANARY}")));
+    assert_clean("forced unknown", &out);
+
+    // Imports of files holding the canary: good, duplicate and broken.
+    let claude = home.path().join("creds.json");
+    std::fs::write(
+        &claude,
+        format!(r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-{CANARY}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxAA","refreshToken":"sk-ant-ort01-{CANARY}"}}}}"#),
+    )
+    .expect("write");
+    for args in [
+        vec!["import", "claude", "-a", "one"],
+        vec!["import", "claude", "-a", "two"],
+        vec!["import", "claude", "-a", "three", "--force"],
+    ] {
+        let out = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .arg(&claude));
+        assert_clean(&format!("{args:?}"), &out);
+    }
+    let broken = home.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        format!("{{\"claudeAiOauth\": {{\"accessToken\": \"{CANARY}\",,}}}}"),
+    )
+    .expect("write");
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["import", "claude", "-a", "b"])
+        .arg(&broken));
+    assert_clean("broken import", &out);
+    assert_eq!(out.code, 2);
+    let hosts = home.path().join("hosts.yml");
+    std::fs::write(
+        &hosts,
+        format!("github.com:\n    oauth_token: \"{CANARY}\n"),
+    )
+    .expect("write");
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["import", "gh", "-a", "g"])
+        .arg(&hosts));
+    assert_clean("broken hosts.yml", &out);
+    for args in [
+        vec!["accounts"],
+        vec!["accounts", "--json"],
+        vec!["check", "-v"],
+        vec!["check", "--json", "-v"],
+    ] {
+        let out = run(home.xnai().arg("--config").arg(&cfg).args(&args));
+        assert_clean(&format!("after imports: {args:?}"), &out);
+    }
+    // Login of a kind without a login command, and of an account defined in the file.
+    for target in ["xnai_iam/new", "claude/max"] {
+        let out = run_cmd(&["login", target]);
+        assert_clean(&format!("login {target}"), &out);
+    }
+    // The ledger and xnai's bookkeeping files hold no secret.
+    let data = home.path().join(".local/share/xnai");
+    for f in [data.join("xnai.db")] {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "{} holds the canary",
+            f.display()
+        );
+    }
+    for entry in walk(&data) {
+        if entry
+            .file_name()
+            .is_some_and(|n| n == ".xnai-instance.json")
+        {
+            let text = std::fs::read_to_string(&entry).unwrap_or_default();
+            assert!(!text.contains(CANARY), "{}", entry.display());
+        }
+    }
+    for entry in walk(&home.path().join("accounts.d")) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !text.contains(CANARY),
+            "{} holds the canary",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -434,7 +434,7 @@ pub(crate) fn override_vars(
 /// A key, id or enum value for a message: quoted when it looks like a lower-case name (every
 /// key xnai knows is one), withheld otherwise, because text pasted into the wrong place is
 /// often a credential.
-fn show(v: &str) -> String {
+pub fn show(v: &str) -> String {
     let name_like = !v.is_empty()
         && v.len() <= 40
         && v.bytes()

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 pub use load::{
-    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str,
+    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str, show as show_name,
     stray_override_warnings, valid_id,
 };
 
