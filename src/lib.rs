@@ -25,3 +25,4 @@ pub mod shell;
 pub mod store;
 pub mod suggest;
 pub mod token;
+pub mod usage;

@@ -14,6 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::fsutil;
 
+mod usage;
+
+pub use usage::{Cursor, UsageRow};
+
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
 const MIGRATIONS: &[&str] = &[
     // 1: the run ledger. Never arguments or environment: they can hold secrets.
@@ -31,6 +35,52 @@ const MIGRATIONS: &[&str] = &[
         forced INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX runs_account ON runs(provider, account, started_ms);",
+    // 2: usage. Events are keyed per account by a stable hash of the tool's own identity of a
+    // response, so re-scans and copies of a log never count twice; the larger revision wins.
+    "CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        UNIQUE (provider, account)
+    );
+    CREATE TABLE usage_events (
+        account INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        tool TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        cache_read INTEGER NOT NULL,
+        cache_write INTEGER NOT NULL,
+        reasoning INTEGER NOT NULL,
+        cost REAL,
+        requests INTEGER NOT NULL,
+        PRIMARY KEY (account, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage_files (
+        account INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (account, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE quota_observations (
+        account INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        window TEXT NOT NULL,
+        observed_ms INTEGER NOT NULL,
+        used_percent REAL NOT NULL,
+        window_minutes INTEGER,
+        resets_at_ms INTEGER,
+        PRIMARY KEY (account, source, window, observed_ms)
+    ) WITHOUT ROWID;",
 ];
 
 /// An open ledger.
@@ -64,7 +114,7 @@ pub struct RunRecord {
     pub forced: bool,
 }
 
-fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+pub(crate) fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::usage(
         format!("ledger {}: {e}", path.display()),
         Some("if the file is corrupt, move it away; xnai creates a new one".to_string()),
@@ -222,7 +272,7 @@ mod tests {
         let t = tempfile::tempdir().expect("tmp");
         let p = t.path().join("d/xnai.db");
         let s = Store::open(&p).expect("open");
-        assert_eq!(s.schema_version().expect("v"), 1);
+        assert_eq!(s.schema_version().expect("v"), MIGRATIONS.len() as i64);
         let id = s
             .start_run(
                 "copilot",

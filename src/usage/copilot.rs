@@ -1,0 +1,83 @@
+//! GitHub Copilot CLI: `<COPILOT_HOME>/session-state/<session>/events.jsonl`.
+//!
+//! Usage is in `session.shutdown` events: `data.modelMetrics` maps each model to its
+//! cumulative `usage` {inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
+//! reasoningTokens} and `requests.count` for the session. A session can shut down (and resume)
+//! more than once; each shutdown repeats the totals so far, so the latest one wins: the key is
+//! session + model, the revision the timestamp.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{Corrupt, Event, FileKind, FileState, LogFormat, Output, parse_ms, stable_hash};
+
+/// The Copilot CLI events format.
+#[derive(Debug)]
+pub struct CopilotCli;
+
+/// The only reader instance.
+pub static FORMAT: CopilotCli = CopilotCli;
+
+impl LogFormat for CopilotCli {
+    fn tool(&self) -> &'static str {
+        "copilot"
+    }
+    fn kind(&self) -> FileKind {
+        FileKind::Lines
+    }
+    fn wants(&self, path: &Path) -> bool {
+        path.file_name().is_some_and(|n| n == "events.jsonl")
+    }
+    fn prefilter(&self) -> Option<&'static [u8]> {
+        Some(b"session.shutdown")
+    }
+    fn parse_line(
+        &self,
+        line: &[u8],
+        file: &Path,
+        _state: &mut FileState,
+        out: &mut Output,
+    ) -> Result<(), Corrupt> {
+        let v: Value = serde_json::from_slice(line).map_err(|_| Corrupt)?;
+        if v.get("type").and_then(Value::as_str) != Some("session.shutdown") {
+            return Ok(());
+        }
+        let ts = v
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(parse_ms)
+            .ok_or(Corrupt)?;
+        let session = file
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some(metrics) = v.pointer("/data/modelMetrics").and_then(Value::as_object) else {
+            return Ok(());
+        };
+        for (model, m) in metrics {
+            let n = |p: &str| m.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+            let (input, output) = (n("/usage/inputTokens"), n("/usage/outputTokens"));
+            let (cr, cw) = (n("/usage/cacheReadTokens"), n("/usage/cacheWriteTokens"));
+            let requests = n("/requests/count");
+            if input + output + cr + cw + requests == 0 {
+                continue;
+            }
+            out.events.push(Event {
+                key: stable_hash(&[b"copilot", session.as_bytes(), model.as_bytes()]),
+                revision: ts,
+                timestamp_ms: ts,
+                model: model.clone(),
+                input,
+                output,
+                cache_read: cr,
+                cache_write: cw,
+                reasoning: n("/usage/reasoningTokens"),
+                cost_usd: None,
+                requests,
+            });
+        }
+        Ok(())
+    }
+}

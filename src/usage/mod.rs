@@ -1,0 +1,177 @@
+//! Usage from the agents' own logs: one reader per log format, normalised [`Event`]s, an
+//! incremental scan into the ledger ([`scan`]), and totals and 5-hour blocks ([`report`]).
+//!
+//! Normalised token fields are disjoint billing categories, whatever the tool's convention:
+//! `input` is uncached prompt tokens, `cache_read` and `cache_write` the cached ones, `output`
+//! every generated token (reasoning included), and `reasoning` the part of `output` that was
+//! reasoning. So `input + cache_read + cache_write + output` is the total.
+
+pub mod claude;
+pub mod cline;
+pub mod codex;
+pub mod copilot;
+pub mod gemini;
+pub mod opencode;
+pub mod report;
+pub mod scan;
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+/// One model response (or one cumulative session record, for tools that only write those).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Stable identity of the response within the tool (message id + request id, ...), hashed.
+    pub key: u64,
+    /// When two records share a key, the one with the larger revision wins (the last chunk of
+    /// a streamed response, the latest cumulative record).
+    pub revision: i64,
+    /// When it happened, Unix milliseconds.
+    pub timestamp_ms: i64,
+    /// The model.
+    pub model: String,
+    /// Uncached input tokens.
+    pub input: u64,
+    /// Generated tokens, reasoning included.
+    pub output: u64,
+    /// Tokens read from the prompt cache.
+    pub cache_read: u64,
+    /// Tokens written to the prompt cache.
+    pub cache_write: u64,
+    /// The reasoning part of `output`.
+    pub reasoning: u64,
+    /// Cost in USD, only when the tool recorded one.
+    pub cost_usd: Option<f64>,
+    /// Requests this record stands for.
+    pub requests: u64,
+}
+
+/// A quota reading a tool logged (Codex's `rate_limits`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// When it was logged, Unix milliseconds.
+    pub observed_ms: i64,
+    /// Which limit (`primary`, `secondary`, or the tool's limit id).
+    pub window: String,
+    /// Window length in minutes, when given.
+    pub window_minutes: Option<i64>,
+    /// Percentage used.
+    pub used_percent: f64,
+    /// When it resets, Unix milliseconds.
+    pub resets_at_ms: Option<i64>,
+}
+
+/// What parsing a file produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Usage records.
+    pub events: Vec<Event>,
+    /// Quota readings.
+    pub observations: Vec<Observation>,
+    /// Lines or records that could not be read.
+    pub corrupt: u64,
+}
+
+/// A line or record that could not be parsed (counted, never fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
+
+/// How a format's files grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// Append-only JSON lines: re-scans read only what was appended.
+    Lines,
+    /// A document rewritten as a whole: re-read when it changes.
+    Whole,
+    /// A SQLite database, read through SQLite.
+    Sqlite,
+}
+
+/// Per-file parsing state that must survive between scans (Codex's current model).
+pub type FileState = std::collections::BTreeMap<String, String>;
+
+/// One log format.
+pub trait LogFormat: Sync + Send {
+    /// The tool's name in the ledger.
+    fn tool(&self) -> &'static str;
+
+    /// How its files grow.
+    fn kind(&self) -> FileKind;
+
+    /// Whether a file under the format's root belongs to it.
+    fn wants(&self, path: &Path) -> bool;
+
+    /// For [`FileKind::Lines`]: bytes every interesting line contains. Other lines are skipped
+    /// without being parsed, which is what makes multi-gigabyte logs fast.
+    fn prefilter(&self) -> Option<&'static [u8]> {
+        None
+    }
+
+    /// For [`FileKind::Lines`]: parses one line of `file`. `Err(Corrupt)` counts it.
+    fn parse_line(
+        &self,
+        _line: &[u8],
+        _file: &Path,
+        _state: &mut FileState,
+        _out: &mut Output,
+    ) -> Result<(), Corrupt> {
+        Ok(())
+    }
+
+    /// For [`FileKind::Whole`] and [`FileKind::Sqlite`]: parses the file at `path`.
+    fn parse_file(&self, _path: &Path, _out: &mut Output) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// FNV-1a, 64 bit: event keys must hash the same in every xnai version and process, which
+/// std's hasher does not promise.
+pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            // A separator so ("ab","c") and ("a","bc") differ.
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        for b in *p {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Parses an RFC 3339 timestamp (any number of fraction digits) to Unix milliseconds.
+pub fn parse_ms(s: &str) -> Option<i64> {
+    s.parse::<Timestamp>().ok().map(|t| t.as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable_and_separates_parts() {
+        // Fixed values: a change here would double count every ledger after an upgrade.
+        assert_eq!(stable_hash(&[b""]), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn timestamps_with_any_fraction() {
+        assert_eq!(parse_ms("2026-09-01T00:00:00Z"), Some(1_788_220_800_000));
+        assert_eq!(parse_ms("2026-09-01T00:00:00.5Z"), Some(1_788_220_800_500));
+        assert_eq!(
+            parse_ms("2026-09-01T00:00:00.123456789Z"),
+            Some(1_788_220_800_123)
+        );
+        assert_eq!(
+            parse_ms("2026-09-01T02:00:00.1+02:00"),
+            Some(1_788_220_800_100)
+        );
+        assert_eq!(parse_ms("yesterday"), None);
+    }
+}
