@@ -92,8 +92,21 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         });
     }
 
+    if let Some((name, _)) = spec.env.iter().find(|(_, v)| v.contains('\0')) {
+        return Err(Error::usage(
+            format!("cannot pass {name} to the command: its value contains a NUL byte"),
+            Some("no environment variable can hold one: fix the credential".to_string()),
+        ));
+    }
+    // A signal the caller ignores (nohup, `trap '' HUP`) stays ignored, for the child too:
+    // catching it would reset it to the default in the child.
+    let forwarded: Vec<i32> = FORWARDED
+        .iter()
+        .copied()
+        .filter(|s| !is_ignored(*s))
+        .collect();
     // Handlers first, so a signal arriving during spawn is queued rather than killing xnai.
-    let mut signals = SignalsInfo::<WithRawSiginfo>::new(FORWARDED)
+    let mut signals = SignalsInfo::<WithRawSiginfo>::new(&forwarded)
         .map_err(|e| Error::io("installing signal handlers for", "xnai", e))?;
     let handle = signals.handle();
     let child_pid: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
@@ -148,29 +161,66 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         }
     }
 
-    let mut copiers = Vec::new();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let mut copiers = 0;
     if masking {
         if let Some(out) = child.stdout.take() {
             let mask = spec.mask.clone();
-            copiers.push(thread::spawn(move || {
-                copy_masked(out, std::io::stdout(), &mask)
-            }));
+            let tx = done_tx.clone();
+            copiers += 1;
+            thread::spawn(move || {
+                let _ = copy_masked(out, std::io::stdout(), &mask);
+                let _ = tx.send(());
+            });
         }
         if let Some(err) = child.stderr.take() {
             let mask = spec.mask.clone();
-            copiers.push(thread::spawn(move || {
-                copy_masked(err, std::io::stderr(), &mask)
-            }));
+            let tx = done_tx.clone();
+            copiers += 1;
+            thread::spawn(move || {
+                let _ = copy_masked(err, std::io::stderr(), &mask);
+                let _ = tx.send(());
+            });
         }
     }
+    drop(done_tx);
     let status = child.wait();
-    for c in copiers {
-        let _ = c.join();
-    }
+    // The pid is reaped and may be reused: stop forwarding to it before anything else.
+    *child_pid.lock().unwrap_or_else(|p| p.into_inner()) = None;
     handle.close();
     let _ = forwarder.join();
+    // Finish copying the output, but do not wait for a background process the command left
+    // holding the pipe: xnai ends when the command does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    for _ in 0..copiers {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
     let status = status.map_err(|e| Error::io("waiting for", program, e))?;
     Ok(Outcome::from_status(status))
+}
+
+/// Whether the process currently ignores `sig`.
+fn is_ignored(sig: i32) -> bool {
+    // SAFETY: querying the disposition (null new action) writes only into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Ends xnai the way the command ended when a terminal-style interrupt (SIGINT, SIGQUIT)
+/// killed it: by the same signal, so a calling shell script stops too instead of running its
+/// next line. The shell reports 128+N either way.
+pub fn die_like(outcome: &Outcome) {
+    if let Some(sig) = outcome.signal
+        && (sig == SIGINT || sig == SIGQUIT)
+    {
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+    }
 }
 
 /// Copies `input` to `output`, replacing every occurrence of each secret with its mask as the

@@ -43,6 +43,9 @@ impl std::fmt::Debug for NativeFile {
 #[derive(Debug, Clone)]
 pub struct Instance {
     root: PathBuf,
+    /// xnai's data directory, when known: every directory from it down to the instance is
+    /// checked, not just the instance itself.
+    base: Option<PathBuf>,
 }
 
 /// What preparing or materialising an instance did, for the user.
@@ -55,17 +58,23 @@ pub struct Report {
 impl Instance {
     /// The instance of `account` under `data`.
     pub fn of(data: &DataDir, account: &Account) -> Instance {
+        Instance::named(data, &account.provider_id, &account.id)
+    }
+
+    /// The instance of `provider/account` under `data` (for accounts not loaded yet).
+    pub fn named(data: &DataDir, provider: &str, account: &str) -> Instance {
         Instance {
-            root: data
-                .instances()
-                .join(&account.provider_id)
-                .join(&account.id),
+            root: data.instances().join(provider).join(account),
+            base: Some(data.root().to_path_buf()),
         }
     }
 
     /// An instance at an explicit directory (tests).
     pub fn at(root: impl Into<PathBuf>) -> Instance {
-        Instance { root: root.into() }
+        Instance {
+            root: root.into(),
+            base: None,
+        }
     }
 
     /// The instance directory.
@@ -78,69 +87,63 @@ impl Instance {
         self.root.join(rel)
     }
 
-    /// Creates the directory (0700) or checks an existing one: a symlink or a directory owned
-    /// by someone else is refused; group/other permissions on ours are removed and reported.
+    /// Creates the directory (0700) or checks an existing one, and every directory between
+    /// xnai's data directory and it: a symlink or a directory owned by someone else is refused
+    /// (credentials would be written through it); group/other permissions are removed and
+    /// reported.
     pub fn prepare(&self) -> Result<Report> {
         let mut report = Report::default();
-        if let Some(parent) = self.root.parent() {
-            fsutil::create_private_dir_all(parent)?;
+        let mut chain = Vec::new();
+        if let Some(base) = &self.base
+            && let Ok(rel) = self.root.strip_prefix(base)
+        {
+            chain.push(base.clone());
+            let mut p = base.clone();
+            for c in rel.components() {
+                p.push(c);
+                chain.push(p.clone());
+            }
+        } else {
+            if let Some(parent) = self.root.parent() {
+                fsutil::create_private_dir_all(parent)?;
+            }
+            chain.push(self.root.clone());
         }
-        match fs::symlink_metadata(&self.root) {
-            Ok(meta) => {
-                if meta.file_type().is_symlink() {
-                    return Err(Error::usage(
-                        format!(
-                            "instance {} is a symbolic link; refusing to write credentials through it",
-                            self.root.display()
-                        ),
-                        Some("remove the link; xnai recreates the directory".to_string()),
-                    ));
-                }
-                if !meta.is_dir() {
-                    return Err(Error::usage(
-                        format!("instance {} is not a directory", self.root.display()),
-                        Some("move it away; xnai recreates the directory".to_string()),
-                    ));
-                }
-                let (uid, _) = fsutil::effective_ids();
-                if meta.uid() != uid {
-                    return Err(Error::usage(
-                        format!(
-                            "instance {} is owned by uid {}, not by you (uid {uid}); refusing to use it",
-                            self.root.display(),
-                            meta.uid()
-                        ),
-                        Some(format!(
-                            "remove it, or give it back: sudo chown -R {uid} {}",
-                            fsutil::shell_quote(&self.root.display().to_string())
-                        )),
-                    ));
-                }
-                let mode = meta.mode() & 0o7777;
-                if mode & 0o077 != 0 {
-                    fs::set_permissions(&self.root, fs::Permissions::from_mode(fsutil::DIR_MODE))
-                        .map_err(|e| Error::io("fixing permissions of", &self.root, e))?;
-                    report.notes.push(format!(
-                        "fixed permissions of {} (was {mode:04o}, now 0700)",
-                        self.root.display()
-                    ));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fsutil::create_private_dir_all(&self.root)?;
-            }
-            Err(e) => return Err(Error::io("inspecting", &self.root, e)),
+        for dir in chain {
+            secure_dir(&dir, &mut report)?;
         }
         Ok(report)
     }
 
-    /// Creates directories (relative paths) inside the instance, 0700.
-    pub fn create_dirs(&self, dirs: &[&str]) -> Result<()> {
+    /// Creates directories (relative paths) inside the instance, 0700, checking each level as
+    /// [`Instance::prepare`] does.
+    pub fn create_dirs(&self, dirs: &[&str]) -> Result<Report> {
+        let mut report = Report::default();
         for d in dirs {
-            let rel = checked_relative(Path::new(d))?;
-            fsutil::create_private_dir_all(&self.root.join(rel))?;
+            self.secure_subdirs(Path::new(d), &mut report)?;
+        }
+        Ok(report)
+    }
+
+    fn secure_subdirs(&self, rel: &Path, report: &mut Report) -> Result<()> {
+        let rel = checked_relative(rel)?;
+        let mut p = self.root.clone();
+        for c in rel.components() {
+            p.push(c);
+            secure_dir(&p, report)?;
         }
         Ok(())
+    }
+
+    /// Writes one file (relative path) atomically, 0600, its directories checked.
+    pub fn write_file(&self, rel: &Path, contents: &[u8]) -> Result<Report> {
+        let mut report = Report::default();
+        let rel = checked_relative(rel)?;
+        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.secure_subdirs(parent, &mut report)?;
+        }
+        fsutil::write_atomic(&self.root.join(&rel), contents, true)?;
+        Ok(report)
     }
 
     /// Writes `files` (relative paths) into the instance. A file is (re)written when it is
@@ -155,15 +158,17 @@ impl Instance {
             let digest = hex(&Sha256::digest(&f.contents[..]));
             let key = rel.to_string_lossy().into_owned();
             let exists = fs::symlink_metadata(&path).is_ok();
-            let unchanged = state.get(&key) == Some(&digest);
-            if exists && unchanged {
+            let recorded = state.get(&key);
+            if exists && recorded == Some(&digest) {
                 continue;
             }
-            if let Some(dir) = path.parent() {
-                fsutil::create_private_dir_all(dir)?;
-            }
-            fsutil::write_atomic(&path, &f.contents, true)?;
-            if exists {
+            // Another xnai wrote the same thing a moment ago (first runs in parallel): nothing
+            // changed, so nothing to say.
+            let changed = exists && recorded.is_some();
+            report
+                .notes
+                .extend(self.write_file(&rel, &f.contents)?.notes);
+            if changed {
                 report.notes.push(format!(
                     "updated {} from the credential file",
                     path.display()
@@ -173,6 +178,15 @@ impl Instance {
         }
         self.save_state(&state)?;
         Ok(report)
+    }
+
+    /// The current contents of a rendered file (relative path) when the tool has changed it
+    /// since xnai wrote it (a refreshed token): the freshest view of the login.
+    pub fn tool_updated(&self, rel: &Path) -> Option<Zeroizing<Vec<u8>>> {
+        let state = self.load_state();
+        let recorded = state.get(&rel.to_string_lossy().into_owned())?;
+        let bytes = Zeroizing::new(fsutil::read_regular(&self.root.join(rel), 1024 * 1024).ok()?);
+        (hex(&Sha256::digest(&bytes[..])) != *recorded).then_some(bytes)
     }
 
     fn load_state(&self) -> BTreeMap<String, String> {
@@ -186,6 +200,57 @@ impl Instance {
         let bytes = serde_json::to_vec_pretty(state)
             .map_err(|e| Error::usage(format!("cannot encode instance state: {e}"), None))?;
         fsutil::write_atomic(&self.root.join(STATE_FILE), &bytes, true)
+    }
+}
+
+/// Makes sure `dir` is a real directory of ours, private: created 0700 when missing, refused
+/// when a symlink, not a directory or someone else's, its mode fixed (and reported) when group
+/// or others have access.
+fn secure_dir(dir: &Path, report: &mut Report) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) => {
+            if meta.file_type().is_symlink() {
+                return Err(Error::usage(
+                    format!(
+                        "{} is a symbolic link; refusing to write credentials through it",
+                        dir.display()
+                    ),
+                    Some("remove the link; xnai recreates the directory".to_string()),
+                ));
+            }
+            if !meta.is_dir() {
+                return Err(Error::usage(
+                    format!("{} is not a directory", dir.display()),
+                    Some("move it away; xnai recreates the directory".to_string()),
+                ));
+            }
+            let (uid, _) = fsutil::effective_ids();
+            if meta.uid() != uid {
+                return Err(Error::usage(
+                    format!(
+                        "{} is owned by uid {}, not by you (uid {uid}); refusing to use it",
+                        dir.display(),
+                        meta.uid()
+                    ),
+                    Some(format!(
+                        "remove it, or give it back: sudo chown -R {uid} {}",
+                        fsutil::shell_quote(&dir.display().to_string())
+                    )),
+                ));
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                fs::set_permissions(dir, fs::Permissions::from_mode(fsutil::DIR_MODE))
+                    .map_err(|e| Error::io("fixing permissions of", dir, e))?;
+                report.notes.push(format!(
+                    "fixed permissions of {} (was {mode:04o}, now 0700)",
+                    dir.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fsutil::create_private_dir_all(dir),
+        Err(e) => Err(Error::io("inspecting", dir, e)),
     }
 }
 
@@ -282,6 +347,33 @@ mod tests {
         std::os::unix::fs::symlink(&root, &link).expect("symlink");
         let e = Instance::at(&link).prepare().expect_err("symlink");
         assert!(e.to_string().contains("is a symbolic link"));
+
+        // A symlink anywhere between the data directory and the instance is refused too, and
+        // so is one inside the instance where a file is to be written.
+        let data = DataDir::at(t.path().join("data"));
+        std::fs::create_dir_all(data.instances()).expect("mkdir");
+        std::os::unix::fs::symlink(t.path(), data.instances().join("copilot")).expect("symlink");
+        let e = Instance::named(&data, "copilot", "work")
+            .prepare()
+            .expect_err("provider link");
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+        std::fs::remove_file(data.instances().join("copilot")).expect("rm");
+        let inst = Instance::named(&data, "copilot", "work");
+        inst.prepare().expect("prepare");
+        std::os::unix::fs::symlink(t.path(), inst.path("gh")).expect("symlink");
+        let e = inst
+            .write_file(Path::new("gh/hosts.yml"), b"x")
+            .expect_err("inner link");
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+        // Loose modes along the way are fixed.
+        std::fs::set_permissions(data.instances(), fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let r = inst.prepare().expect("prepare");
+        assert!(
+            r.notes.iter().any(|n| n.contains("was 0777")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]

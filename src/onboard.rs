@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{self, Account, Config};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::instance::{Instance, NativeFile};
+use crate::instance::Instance;
 use crate::paths::DataDir;
 use crate::provider::{self, ImportSource, NativeLogin, Provider};
 
@@ -103,26 +103,26 @@ fn yq(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// Writes `accounts.d/<section>.<account>.yaml`, never over an existing file.
+/// Writes an accounts.d fragment at `path`, never over an existing file.
 pub fn write_fragment(
-    config_path: &Path,
+    path: &Path,
     section: &str,
     kind: &'static dyn Provider,
     account: &str,
     credential_file: &Path,
     origin: &str,
     name: &str,
-) -> Result<PathBuf> {
-    let dir = config::fragments_dir(config_path);
-    fsutil::create_private_dir_all(&dir)?;
-    let path = dir.join(format!("{section}.{account}.yaml"));
+) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fsutil::create_private_dir_all(dir)?;
+    }
     let kind_line = if section == kind.id() {
         String::new()
     } else {
         format!("    kind: {}\n", kind.id())
     };
     let text = format!(
-        "# Written by xnai ({origin}) on {}.\n# The login itself is in credential_file, kept fresh by the tool. Edit or delete freely.\ncredentials:\n  {}:\n{kind_line}    accounts:\n      {}:\n        name: {}\n        credential_file: {}\n        imported_from: {}\n",
+        "# Written by {origin} on {}.\n# The login itself is in credential_file, kept fresh by the tool. Edit or delete freely.\ncredentials:\n  {}:\n{kind_line}    accounts:\n      {}:\n        name: {}\n        credential_file: {}\n        imported_from: {}\n",
         jiff::Timestamp::now(),
         yq(section),
         yq(account),
@@ -130,7 +130,7 @@ pub fn write_fragment(
         yq(&credential_file.to_string_lossy()),
         yq(origin),
     );
-    fsutil::write_atomic(&path, text.as_bytes(), false).map_err(|e| match e {
+    fsutil::write_atomic(path, text.as_bytes(), false).map_err(|e| match e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             Error::usage(
                 format!("{} already exists", path.display()),
@@ -138,8 +138,7 @@ pub fn write_fragment(
             )
         }
         other => other,
-    })?;
-    Ok(path)
+    })
 }
 
 /// What `import` did.
@@ -169,7 +168,62 @@ pub struct ImportRequest<'a> {
     pub force: bool,
 }
 
-/// Imports an existing login. Nothing is written until the file has been read and checked.
+/// Checks a provider or account name given on the command line for a new account: an id
+/// (it becomes a directory and a file name), lower-case, not something that looks like a
+/// pasted credential.
+pub fn check_new_name(what: &str, name: &str) -> Result<()> {
+    if config::valid_id(name) && config::show_name(name).starts_with('`') {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!("invalid {what} name {}", config::show_name(name)),
+        Some(
+            "use lower-case letters, digits, '_', '-' and '.', starting with a letter or digit"
+                .to_string(),
+        ),
+    ))
+}
+
+/// Refuses a new `section/account` that exists or would share override variables.
+fn check_free(config: &Config, section: &str, account: &str) -> Result<()> {
+    if let Some(s) = config.provider(section) {
+        if s.single_account {
+            return Err(Error::usage(
+                format!(
+                    "credentials.{section} in {} is a single-account section",
+                    config.path.display()
+                ),
+                Some("use another provider id with --provider".to_string()),
+            ));
+        }
+        if s.accounts.iter().any(|a| a.id == account) {
+            return Err(Error::usage(
+                format!("{section}/{account} already exists"),
+                Some("choose another account name".to_string()),
+            ));
+        }
+    }
+    if let Some(other) = config::override_collision(config, section, account) {
+        return Err(Error::usage(
+            format!(
+                "{section}/{account} would share its XNAI_{}_* variables with {other}",
+                config::env_name(&[section, account]).trim_start_matches("XNAI_")
+            ),
+            Some("choose a name that differs from it by more than case or punctuation".to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the accounts.d fragment of `section/account` goes. `@` cannot occur in ids, so the
+/// name is unambiguous.
+pub fn fragment_path(config_path: &Path, section: &str, account: &str) -> PathBuf {
+    config::fragments_dir(config_path).join(format!("{section}@{account}.yaml"))
+}
+
+/// Imports an existing login. Everything is checked first (the file, the names, the login
+/// itself, duplicates, the target paths); only then are the instance file and the fragment
+/// written, and a failure of the second removes the first.
 pub fn import(
     config: &Config,
     data: &DataDir,
@@ -177,6 +231,10 @@ pub fn import(
     env: &provider::EnvLookup,
 ) -> Result<Imported> {
     let (kind, source) = find_source(req.tool)?;
+    check_new_name("account", req.account)?;
+    if let Some(p) = req.provider {
+        check_new_name("provider", p)?;
+    }
     let path = match &req.path {
         Some(p) => p.clone(),
         None => (source.default_path)(env).ok_or_else(|| {
@@ -213,44 +271,20 @@ pub fn import(
             )),
         )
     })?;
-    if !config::valid_id(req.account) {
-        return Err(Error::usage(
-            format!("invalid account name {}", config::show_name(req.account)),
-            Some("use letters, digits, '_', '-' and '.'".to_string()),
-        ));
-    }
     let section = section_for(config, kind, req.provider)?;
-    if let Some(s) = config.provider(&section) {
-        if s.single_account {
+    check_free(config, &section, req.account)?;
+    if !req.force {
+        check_login(kind, &login, &section, req.account)?;
+        if let Some(dup) = duplicate_of(config, kind, &login) {
             return Err(Error::usage(
                 format!(
-                    "credentials.{section} in {} is a single-account section",
-                    config.path.display()
+                    "this login ({}) is already the account {}",
+                    login.description,
+                    dup.label()
                 ),
-                Some("import into another provider id with --provider".to_string()),
+                Some("use that account, or pass --force to import it again".to_string()),
             ));
         }
-        if s.accounts.iter().any(|a| a.id == req.account) {
-            return Err(Error::usage(
-                format!(
-                    "{section}/{} already exists",
-                    config::show_name(req.account)
-                ),
-                Some("choose another --account name".to_string()),
-            ));
-        }
-    }
-    if !req.force
-        && let Some(dup) = duplicate_of(config, kind, &login)
-    {
-        return Err(Error::usage(
-            format!(
-                "this login ({}) is already the account {}",
-                login.description,
-                dup.label()
-            ),
-            Some("use that account, or pass --force to import it again".to_string()),
-        ));
     }
     let rel = kind.credential_file().ok_or_else(|| {
         Error::usage(format!("{} keeps no login file", kind.display_name()), None)
@@ -261,34 +295,88 @@ pub fn import(
         kind.render_login(&login)
             .map_err(|e| Error::usage(format!("cannot write the login: {e}"), None))?
     };
-    let instance = Instance::at(data.instances().join(&section).join(req.account));
+    let instance = Instance::named(data, &section, req.account);
+    let credential_file = instance.path(rel);
+    if std::fs::symlink_metadata(&credential_file).is_ok() {
+        return Err(Error::usage(
+            format!("{} already holds a login", credential_file.display()),
+            Some(
+                "it belongs to an account of another credential file or an earlier import: \
+                 remove that instance, or choose another account name"
+                    .to_string(),
+            ),
+        ));
+    }
+    let fragment = fragment_path(&config.path, &section, req.account);
+    if std::fs::symlink_metadata(&fragment).is_ok() {
+        return Err(Error::usage(
+            format!("{} already exists", fragment.display()),
+            Some("remove it, or choose another account name".to_string()),
+        ));
+    }
+
+    // Checked: now write.
     instance.prepare()?;
     instance.create_dirs(kind.instance_dirs())?;
-    let file = NativeFile {
-        rel: rel.into(),
-        contents: zeroize::Zeroizing::new(contents),
-    };
-    let credential_file = instance.path(rel);
-    // Written directly, not through materialize: from now on the tool owns this file.
-    if let Some(dir) = credential_file.parent() {
-        fsutil::create_private_dir_all(dir)?;
-    }
-    fsutil::write_atomic(&credential_file, &file.contents, true)?;
-    let fragment = write_fragment(
-        &config.path,
+    instance.write_file(std::path::Path::new(rel), &contents)?;
+    if let Err(e) = write_fragment(
+        &fragment,
         &section,
         kind,
         req.account,
         &credential_file,
-        &format!("import {} {}", req.tool, path.display()),
+        &format!("xnai import {} {}", req.tool, path.display()),
         &login.description,
-    )?;
+    ) {
+        let _ = std::fs::remove_file(&credential_file);
+        return Err(e);
+    }
     Ok(Imported {
         label: format!("{section}/{}", req.account),
         description: login.description,
         credential_file,
         fragment,
     })
+}
+
+/// Refuses a login whose credential is empty or malformed (the provider's own check).
+fn check_login(
+    kind: &'static dyn Provider,
+    login: &NativeLogin,
+    section: &str,
+    account: &str,
+) -> Result<()> {
+    let mut probe = Account::placeholder(section, account, kind);
+    probe.secrets = login
+        .secrets
+        .iter()
+        .map(|(n, s)| {
+            (
+                *n,
+                config::Field {
+                    value: s.clone(),
+                    origin: config::Origin::LoginFile {
+                        path: PathBuf::new(),
+                    },
+                },
+            )
+        })
+        .collect();
+    let ins = kind.inspect(&probe);
+    match ins.problem {
+        Some(p)
+            if matches!(
+                p.state,
+                provider::ProblemKind::Empty | provider::ProblemKind::InvalidFormat
+            ) =>
+        {
+            Err(Error::usage(
+                format!("the login's credential is not usable: {}", p.message),
+                Some("log in again with the tool, or pass --force to import it anyway".to_string()),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A login about to run: the tool's command inside the account's instance.
@@ -324,12 +412,6 @@ pub fn plan_login(config: &Config, data: &DataDir, spec: &str) -> Result<LoginPl
             Some("e.g. xnai login claude/work".to_string()),
         ));
     };
-    if !config::valid_id(account) {
-        return Err(Error::usage(
-            format!("invalid account name {}", config::show_name(account)),
-            Some("use letters, digits, '_', '-' and '.'".to_string()),
-        ));
-    }
     let kind = match config.provider(section) {
         Some(s) => s.kind,
         None => provider::by_id(section).ok_or_else(|| {
@@ -365,13 +447,15 @@ pub fn plan_login(config: &Config, data: &DataDir, spec: &str) -> Result<LoginPl
             Some("remove the credential there first, or log in as a new account name".to_string()),
         ));
     }
-    if config.provider(section).is_some_and(|s| s.single_account) && existing.is_none() {
-        return Err(Error::usage(
-            format!("credentials.{section} is a single-account section"),
-            Some("log in under another provider id".to_string()),
-        ));
+    if existing.is_none() {
+        // A new account: the same rules as an import.
+        check_new_name("account", account)?;
+        if config.provider(section).is_none() {
+            check_new_name("provider", section)?;
+        }
+        check_free(config, section, account)?;
     }
-    let instance = Instance::at(data.instances().join(section).join(account));
+    let instance = Instance::named(data, section, account);
     let placeholder;
     let acc = match existing {
         Some(a) => a,
@@ -413,8 +497,12 @@ pub fn plan_login(config: &Config, data: &DataDir, spec: &str) -> Result<LoginPl
 }
 
 /// After the tool's login exited successfully: reads the login it wrote and, for a new
-/// account, writes its accounts.d fragment.
-pub fn finish_login(config: &Config, plan: &LoginPlan) -> Result<(NativeLogin, Option<PathBuf>)> {
+/// account, writes its accounts.d fragment (creating the credential file first on a fresh
+/// machine; the returned note says so).
+pub fn finish_login(
+    config: &Config,
+    plan: &LoginPlan,
+) -> Result<(NativeLogin, Option<PathBuf>, Option<String>)> {
     let rel = plan.kind.credential_file().ok_or_else(|| {
         Error::usage(
             format!("{} keeps no login file", plan.kind.display_name()),
@@ -436,16 +524,18 @@ pub fn finish_login(config: &Config, plan: &LoginPlan) -> Result<(NativeLogin, O
         .parse_native(&bytes)
         .map_err(|e| Error::usage(e.at(&file), Some("nothing was added".to_string())))?;
     if plan.existing {
-        return Ok((login, None));
+        return Ok((login, None, None));
     }
-    let fragment = write_fragment(
-        &config.path,
+    let fragment = fragment_path(&config.path, &plan.section, &plan.account);
+    let note = ensure_config(&config.path)?;
+    write_fragment(
+        &fragment,
         &plan.section,
         plan.kind,
         &plan.account,
         &file,
-        &format!("login {}", plan.argv.join(" ")),
+        "xnai login",
         &login.description,
     )?;
-    Ok((login, Some(fragment)))
+    Ok((login, Some(fragment), note))
 }

@@ -97,6 +97,25 @@ pub fn target<'c>(
                 },
                 other => other,
             })?;
+            // The command was written for one tool; an account of another kind would run it
+            // with the wrong (or no) login.
+            if let Ok(asked) = find(config, spec)
+                && asked.kind.id() != account.kind.id()
+            {
+                return Err(Error::usage(
+                    format!(
+                        "{FORCE_ACCOUNT_VAR} names {} ({}), but the command line names {} ({})",
+                        account.label(),
+                        account.kind.id(),
+                        asked.label(),
+                        asked.kind.id()
+                    ),
+                    Some(format!(
+                        "point {FORCE_ACCOUNT_VAR} at a {} account",
+                        asked.kind.id()
+                    )),
+                ));
+            }
             Ok(Target {
                 account,
                 forced_from: Some(spec.to_string()),
@@ -124,6 +143,35 @@ pub struct Activation {
     pub check: CheckResult,
     /// Things to tell the user (permissions fixed, files updated, expiring soon).
     pub notes: Vec<String>,
+}
+
+/// The account as the tool's refreshed login file in the instance describes it, when the tool
+/// has updated that file since xnai wrote it.
+fn refreshed(account: &Account, instance: &Instance) -> Option<Account> {
+    if account.credential_file.is_some() {
+        return None;
+    }
+    let rel = account.kind.credential_file()?;
+    let bytes = instance.tool_updated(std::path::Path::new(rel))?;
+    let login = account.kind.parse_native(&bytes).ok()?;
+    let mut fresh = account.clone();
+    let origin = crate::config::Origin::LoginFile {
+        path: instance.path(rel),
+    };
+    for (name, secret) in login.secrets {
+        let field = crate::config::Field {
+            value: secret,
+            origin: origin.clone(),
+        };
+        match fresh.secrets.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = field,
+            None => fresh.secrets.push((name, field)),
+        }
+    }
+    if let Some(t) = login.expires_at {
+        fresh.token_expiry = Some(crate::config::Field { value: t, origin });
+    }
+    Some(fresh)
 }
 
 /// Whether an unusable credential stops activation.
@@ -156,9 +204,18 @@ pub fn activate(
     data: &DataDir,
     now: Timestamp,
     policy: Policy,
+    caller_env: &[String],
 ) -> Result<Activation> {
     let force = policy == Policy::Force;
-    let result = check::check_account(account, config.token_validation.refresh_buffer_minutes, now);
+    let instance = Instance::of(data, account);
+    // The tool may have refreshed the login in the instance since xnai rendered it: validate
+    // what it will actually use.
+    let fresher = refreshed(account, &instance);
+    let result = check::check_account(
+        fresher.as_ref().unwrap_or(account),
+        config.token_validation.refresh_buffer_minutes,
+        now,
+    );
     let mut notes = Vec::new();
     if result.state.is_failure() {
         if !force {
@@ -190,9 +247,8 @@ pub fn activate(
         ));
     }
 
-    let instance = Instance::of(data, account);
     notes.extend(instance.prepare()?.notes);
-    instance.create_dirs(account.kind.instance_dirs())?;
+    notes.extend(instance.create_dirs(account.kind.instance_dirs())?.notes);
     let owned = account
         .credential_file
         .as_deref()
@@ -214,12 +270,14 @@ pub fn activate(
     notes.extend(instance.materialize(&files)?.notes);
 
     let set = account.kind.environment(account, &instance);
-    let unset = account
-        .kind
-        .conflicting_env()
+    // Remove what would select another login: the tool's conflicting variables, and every
+    // account's override variables (they carry other accounts' secrets).
+    let overrides = crate::config::override_names(config);
+    let unset = caller_env
         .iter()
-        .filter(|name| !set.iter().any(|v| v.name == **name))
-        .map(|s| s.to_string())
+        .filter(|name| !set.iter().any(|v| &v.name == *name))
+        .filter(|name| account.kind.conflicts_with(name) || overrides.contains(*name))
+        .cloned()
         .collect();
     let mask = account
         .secrets

@@ -158,11 +158,14 @@ fn pwsh_quote(v: &str) -> String {
     s
 }
 
-/// .env files have no single standard. Single quotes are literal in python-dotenv, Node's dotenv
-/// and docker compose; values with a quote or a newline use double quotes with `\\`, `\"` and
-/// `\n`, which those three read alike, unless `$` would then be interpolated.
+/// .env files have no single standard. Plain values go in single quotes, literal in
+/// python-dotenv, Node's dotenv and docker compose; values with a quote, a backslash or a
+/// newline use double quotes with `\\`, `\"` and `\n`, which those three read alike, unless `$`
+/// would then be interpolated.
 fn dotenv_quote(name: &str, v: &str) -> Result<String, RenderError> {
-    if !v.contains('\'') && !v.contains('\n') && !v.contains('\r') {
+    // python-dotenv reads `\\` and `\'` as escapes even inside single quotes, so values with a
+    // backslash go in double quotes too.
+    if !v.contains(['\'', '\\', '\n', '\r']) {
         return Ok(format!("'{v}'"));
     }
     if v.contains('$') || v.contains('\r') {
@@ -237,6 +240,10 @@ mod tests {
     #[test]
     fn dotenv_quoting() {
         assert_eq!(one(ShellKind::Dotenv, "a $b").as_deref(), Ok("X='a $b'\n"));
+        assert_eq!(
+            one(ShellKind::Dotenv, "a\\b").as_deref(),
+            Ok("X=\"a\\\\b\"\n")
+        );
         assert_eq!(
             one(ShellKind::Dotenv, "it's\nok \\ \"q\"").as_deref(),
             Ok("X=\"it's\\nok \\\\ \\\"q\\\"\"\n")

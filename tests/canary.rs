@@ -424,6 +424,14 @@ fn instance_commands_keep_secrets_out_of_their_own_output() {
         let out = run_cmd(&["login", target]);
         assert_clean(&format!("login {target}"), &out);
     }
+    // A key passed to the tool's login after -- is handed on, never shown or stored.
+    let arg = format!("sk-proj-{CANARY}-0000000000000000000000");
+    let out = run_cmd(&["login", "codex/argkey", "--", "--api-key", &arg]);
+    assert_clean("login with a key argument", &out);
+    for entry in walk(&home.path().join("accounts.d")) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(!text.contains(CANARY), "{}", entry.display());
+    }
     // The ledger and xnai's bookkeeping files hold no secret.
     let data = home.path().join(".local/share/xnai");
     let db = data.join("xnai.db");

@@ -298,7 +298,7 @@ fn import_from_the_tools_own_files() {
         "{}",
         out.stdout
     );
-    let fragment = home.path().join("accounts.d/claude.mine.yaml");
+    let fragment = home.path().join("accounts.d/claude@mine.yaml");
     assert!(fragment.is_file());
     // The user's file and its comments are untouched.
     assert_eq!(
@@ -340,7 +340,7 @@ fn import_from_the_tools_own_files() {
         "{}",
         out.stderr
     );
-    assert!(!home.path().join("accounts.d/claude.again.yaml").exists());
+    assert!(!home.path().join("accounts.d/claude@again.yaml").exists());
 
     // The tool refreshes its token in the instance: xnai reads the new one.
     let fresh = make_key(Kind::OAuthAccess, 'f');

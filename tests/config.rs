@@ -412,7 +412,7 @@ fn wrong_types_and_values() {
 
     let e = err("credentials:\n  opencode:\n    accounts:\n      ../evil: {}\n");
     assert!(
-        e.message.starts_with("invalid account id (not shown"),
+        e.message.starts_with("invalid account id `../evil`"),
         "{}",
         e.message
     );

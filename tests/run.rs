@@ -40,10 +40,90 @@ fn exit_code_is_the_childs() {
 fn killed_by_signal_n_gives_128_plus_n() {
     let home = Home::new();
     let cfg = iam_config(&home);
-    for (sig, n) in [("TERM", 15), ("KILL", 9), ("INT", 2), ("SEGV", 11)] {
+    for (sig, n) in [("TERM", 15), ("KILL", 9), ("HUP", 1), ("SEGV", 11)] {
         let out = xnai_run(&home, &cfg, "xnai_iam/alpha", &format!("kill -{sig} $$"));
         assert_eq!(out.code, 128 + n, "{sig}: {}", out.stderr);
     }
+}
+
+#[test]
+fn an_interrupted_command_interrupts_the_calling_script() {
+    // A child killed by SIGINT or SIGQUIT ends xnai by the same signal: the shell reports
+    // 128+N, and a script stops instead of running its next line.
+    let home = Home::new();
+    let cfg = iam_config(&home);
+    let bin = assert_cmd::cargo::cargo_bin("xnai");
+    for (sig, n) in [("INT", 2), ("QUIT", 3)] {
+        let script = format!(
+            "'{}' --config '{}' run --force xnai_iam/alpha -- python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIG{sig})' 2>/dev/null; echo \"status $?\"",
+            bin.display(),
+            cfg.display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("HOME", home.path())
+            .output()
+            .expect("bash");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("status {}", 128 + n)
+        );
+        let out = Command::new(&bin)
+            .env("HOME", home.path())
+            .arg("--config")
+            .arg(&cfg)
+            .args(["run", "--force", "xnai_iam/alpha", "--", "python3", "-c"])
+            .arg(format!(
+                "import os, signal; os.kill(os.getpid(), signal.SIG{sig})"
+            ))
+            .output()
+            .expect("xnai");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(n), "xnai must end by SIG{sig}");
+    }
+}
+
+#[test]
+fn ignored_signals_stay_ignored_for_the_command() {
+    // nohup: SIGHUP ignored by the caller is ignored by the command too.
+    let home = Home::new();
+    let cfg = iam_config(&home);
+    let bin = assert_cmd::cargo::cargo_bin("xnai");
+    let script = format!(
+        "trap '' HUP; '{}' --config '{}' run --force xnai_iam/alpha -- bash -c 'kill -HUP $$; echo survived' 2>/dev/null",
+        bin.display(),
+        cfg.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("HOME", home.path())
+        .output()
+        .expect("bash");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "survived");
+}
+
+#[test]
+fn mask_does_not_wait_for_background_processes() {
+    let home = Home::new();
+    let cfg = iam_config(&home);
+    let start = Instant::now();
+    let out = run(home.xnai().arg("--config").arg(&cfg).args([
+        "run",
+        "--force",
+        "--mask",
+        "xnai_iam/alpha",
+        "--",
+        "bash",
+        "-c",
+        "sleep 6 & echo hi",
+    ]));
+    assert_eq!(out.stdout, "hi\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "waited for the background sleep"
+    );
 }
 
 #[test]
@@ -174,7 +254,15 @@ fn missing_or_unexecutable_commands() {
         .arg("--config")
         .arg(&cfg)
         .args(["run", "xnai_iam/alpha"]));
-    assert_eq!(out.code, 2, "no command is a usage error");
+    assert_eq!(out.code, 125, "no command: xnai's own failure, like env(1)");
+    let out = run(home.xnai().arg("--config").arg(&cfg).args([
+        "run",
+        "--bogus",
+        "xnai_iam/alpha",
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.code, 125);
 }
 
 #[test]
@@ -198,7 +286,7 @@ fn force_account_overrides_the_command_line() {
     assert_eq!(out.stdout, "beta-token-value-654321");
     assert!(
         out.stderr
-            .contains("XNAI_FORCE_ACCOUNT: running as xnai_iam/beta instead of xnai_iam/alpha"),
+            .contains("XNAI_FORCE_ACCOUNT: running as xnai_iam/beta instead of `xnai_iam/alpha`"),
         "{}",
         out.stderr
     );

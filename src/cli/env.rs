@@ -41,9 +41,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         let target = session::target(cfg, spec, &super::env_lookup)?;
         if let Some(from) = &target.forced_from {
             output::warn(&format!(
-                "{}: using {} instead of {from}",
+                "{}: using {} instead of {}",
                 session::FORCE_ACCOUNT_VAR,
-                target.account.label()
+                target.account.label(),
+                crate::config::show_name(from)
             ));
         }
         let data = ctx.data_dir()?;
@@ -53,6 +54,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             &data,
             jiff::Timestamp::now(),
             Policy::from(args.force, cfg),
+            &super::caller_env_names(),
         )?;
         for n in &act.notes {
             output::warn(n);
@@ -64,8 +66,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             .collect();
         (set, act.unset)
     };
-    let text = shell::render(kind, &set, &unset)
-        .map_err(|e| Error::usage(e.to_string(), Some("use --shell json".to_string())))?;
+    let text = shell::render(kind, &set, &unset).map_err(|e| {
+        let hint = if e.reason.contains("NUL") {
+            "no environment variable can hold a NUL byte: fix the credential"
+        } else {
+            "use --shell json, or a shell format"
+        };
+        Error::usage(e.to_string(), Some(hint.to_string()))
+    })?;
     // Plain stdout: this is for eval, and must not be touched by colour handling.
     output::print_raw(&text)?;
     Ok(exit::OK)

@@ -32,11 +32,10 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     // Check the tool name before touching anything.
     onboard::find_source(&args.tool)?;
-    if let Some(note) = onboard::ensure_config(&ctx.config_path)? {
-        output::note(&note);
-    }
-    let loaded = ctx.load()?;
+    let loaded = ctx.load_or_template()?;
     let data = ctx.data_dir()?;
+    // On a fresh machine the credential file is created only once the import has succeeded.
+    let create = !ctx.config_path.exists();
     let done = onboard::import(
         &loaded.config,
         &data,
@@ -49,6 +48,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         },
         &super::env_lookup,
     )?;
+    if create && let Some(note) = onboard::ensure_config(&ctx.config_path)? {
+        output::note(&note);
+    }
     output::print(&format!(
         "imported {} as {}\n  login: {}\n  account: {}\nnext: xnai check {}\n",
         done.description,

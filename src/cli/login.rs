@@ -22,21 +22,23 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    if let Some(note) = onboard::ensure_config(&ctx.config_path)? {
-        output::note(&note);
-    }
-    let loaded = ctx.load()?;
+    let loaded = ctx.load_or_template()?;
     let cfg = &loaded.config;
     let data = ctx.data_dir()?;
     let mut plan = onboard::plan_login(cfg, &data, &args.target)?;
+    // What the user typed after -- may hold a key: it is passed on, never shown or stored.
+    let shown = plan.argv.join(" ");
     plan.argv.extend(args.args.iter().cloned());
+    let fresh = !plan.instance.root().exists();
     for n in plan.instance.prepare()?.notes {
         output::warn(&n);
     }
-    plan.instance.create_dirs(plan.kind.instance_dirs())?;
+    for n in plan.instance.create_dirs(plan.kind.instance_dirs())?.notes {
+        output::warn(&n);
+    }
     output::note(&format!(
-        "running `{}` for {}/{} in {}",
-        plan.argv.join(" "),
+        "running `{shown}{}` for {}/{} in {}",
+        if args.args.is_empty() { "" } else { " ..." },
         plan.section,
         plan.account,
         plan.instance.root().display()
@@ -66,19 +68,40 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         let ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
         let _ = store.finish_run(*id, ms, o.code, o.signal);
     }
-    let outcome = outcome?;
+    let cleanup = || {
+        // A login that never happened leaves no empty instance behind.
+        if fresh {
+            let _ = std::fs::remove_dir_all(plan.instance.root());
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            cleanup();
+            return Err(e);
+        }
+    };
     if outcome.exit_code() != 0 {
+        cleanup();
         output::error(
             &format!(
-                "`{}` exited with {}; nothing was added",
-                plan.argv.join(" "),
+                "`{shown}` exited with {}; nothing was added",
                 outcome.exit_code()
             ),
             None,
         );
         return Ok(outcome.exit_code());
     }
-    let (login, fragment) = onboard::finish_login(cfg, &plan)?;
+    let (login, fragment, note) = match onboard::finish_login(cfg, &plan) {
+        Ok(r) => r,
+        Err(e) => {
+            cleanup();
+            return Err(e);
+        }
+    };
+    if let Some(n) = note {
+        output::note(&n);
+    }
     let mut msg = format!(
         "logged in {}/{}: {}\n",
         plan.section, plan.account, login.description

@@ -72,12 +72,34 @@ pub struct Ctx {
     pub insecure_permissions: bool,
 }
 
-/// The process environment, as the library's lookups take it.
+/// The process environment, as the library's lookups take it. A value that is not UTF-8 is
+/// passed on with replacement characters, so it fails validation visibly instead of being
+/// taken for unset.
 pub(crate) fn env_lookup(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Names of the variables in the process environment.
+pub(crate) fn caller_env_names() -> Vec<String> {
+    std::env::vars_os()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect()
 }
 
 impl Ctx {
+    /// Loads the credential file, or the template's settings when it does not exist yet
+    /// (`import` and `login` on a fresh machine create it once they succeed).
+    pub fn load_or_template(&self) -> Result<Loaded> {
+        if std::fs::symlink_metadata(&self.config_path).is_ok() {
+            return self.load();
+        }
+        let config = config::load_str(config::template::TEMPLATE, &self.config_path, &env_lookup)?;
+        Ok(Loaded {
+            config,
+            warnings: Vec::new(),
+        })
+    }
+
     /// xnai's data directory (instances, ledger).
     pub fn data_dir(&self) -> Result<crate::paths::DataDir> {
         crate::paths::DataDir::from_env(&env_lookup)
@@ -103,6 +125,20 @@ impl Ctx {
     }
 }
 
+/// The subcommand named on a command line that failed to parse (skipping global options).
+fn subcommand_of(mut args: impl Iterator<Item = String>) -> Option<String> {
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => {
+                args.next();
+            }
+            s if s.starts_with("--config=") || s == "--insecure-permissions" => {}
+            s => return Some(s.to_string()),
+        }
+    }
+    None
+}
+
 fn resolve_config_path(cli: &Cli) -> Result<PathBuf> {
     if let Some(p) = &cli.config {
         return Ok(p.clone());
@@ -125,10 +161,13 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
+            let code = if !e.use_stderr() {
                 exit::OK
+            } else if subcommand_of(std::env::args().skip(1)).as_deref() == Some("run") {
+                // `xnai run`'s own failures must not look like the command's exit code.
+                run::OWN_FAILURE
+            } else {
+                exit::USAGE
             };
             let _ = e.print();
             return code;

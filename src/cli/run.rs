@@ -56,14 +56,22 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
     let account = target.account;
     if let Some(from) = &target.forced_from {
         output::warn(&format!(
-            "{}: running as {} instead of {from}",
+            "{}: running as {} instead of {}",
             session::FORCE_ACCOUNT_VAR,
-            account.label()
+            account.label(),
+            crate::config::show_name(from)
         ));
     }
     let data = ctx.data_dir()?;
     let started = jiff::Timestamp::now();
-    let act = session::activate(cfg, account, &data, started, Policy::from(args.force, cfg))?;
+    let act = session::activate(
+        cfg,
+        account,
+        &data,
+        started,
+        Policy::from(args.force, cfg),
+        &super::caller_env_names(),
+    )?;
     for n in &act.notes {
         output::warn(n);
     }
@@ -123,5 +131,7 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
             output::warn(&format!("run end not recorded: {e}"));
         }
     }
-    Ok(outcome?.exit_code())
+    let outcome = outcome?;
+    exec::die_like(&outcome);
+    Ok(outcome.exit_code())
 }

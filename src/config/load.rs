@@ -436,11 +436,12 @@ pub(crate) fn override_vars(
 /// often a credential.
 pub fn show(v: &str) -> String {
     let name_like = !v.is_empty()
-        && v.len() <= 40
+        && v.len() <= 48
         && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
-        && !(v.starts_with("gh") && v.len() > 12)
-        && !v.starts_with("sk-");
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-./".contains(&b))
+        && (!v.starts_with("gh") || v.len() <= 12)
+        && !v.contains("sk-")
+        && !v.starts_with("1//");
     if name_like {
         format!("`{v}`")
     } else {
@@ -455,6 +456,36 @@ fn show_var(v: &str) -> Option<&str> {
         .bytes()
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     (upper && (v.contains('_') || v.len() <= 16)).then_some(v)
+}
+
+/// Every variable name that sets a field of some account (overrides and `env --all` names):
+/// a command run for one account must not inherit another account's.
+pub fn override_names(config: &Config) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for p in &config.providers {
+        for a in &p.accounts {
+            names.extend(
+                account_override_vars(a, p.single_account)
+                    .into_iter()
+                    .map(|(v, _)| v),
+            );
+        }
+    }
+    names
+}
+
+/// The existing account whose override variables a new `provider/account` would share.
+pub fn override_collision(config: &Config, provider: &str, account: &str) -> Option<String> {
+    let new = env_name(&[provider, account]);
+    config.providers.iter().find_map(|p| {
+        if p.single_account && env_name(&[&p.id]) == new {
+            return p.accounts.first().map(Account::label);
+        }
+        p.accounts
+            .iter()
+            .find(|a| env_name(&[&a.provider_id, &a.id]) == new)
+            .map(Account::label)
+    })
 }
 
 /// Ids map to override names with `_` for any other character, so `work-a` and `work_a`,
@@ -503,6 +534,9 @@ fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str
         .copied()
         .filter(|f| *f != "models")
         .chain(a.kind.account_fields().iter().map(|f| f.name))
+        // `xnai env --all` exports XNAI_<PROVIDER>_<ACCOUNT>_TOKEN: it must not be another
+        // account's override once evaluated in a shell.
+        .chain(std::iter::once("token"))
         .flat_map(|field| {
             override_vars(&a.provider_id, &a.id, field, single)
                 .into_iter()
@@ -1246,6 +1280,29 @@ impl Walker<'_> {
             Some((f, _)) if !f.value.is_empty() => Some(self.absolute(&f.value)),
             _ => None,
         };
+        if let Some(cf) = &credential_file
+            && let Some((name, field)) = secrets
+                .iter()
+                .find(|(_, f)| matches!(f.origin, Origin::Env { .. }))
+        {
+            let var = match &field.origin {
+                Origin::Env { var } => var.clone(),
+                _ => String::new(),
+            };
+            return Err(ConfigError {
+                kind: ConfigErrorKind::InvalidValue,
+                location: None,
+                message: format!(
+                    "{var} cannot set {}.{name}: that account's login is the tool's own file {}",
+                    scope.path,
+                    cf.display()
+                ),
+                hint: Some(format!(
+                    "unset {var}; to change the login, log in again (xnai login {}/{})",
+                    scope.provider_id, scope.account_id
+                )),
+            });
+        }
         let mut native_error = None;
         let mut native_upstream = None;
         let mut token_expiry = token_expiry;

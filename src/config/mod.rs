@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 pub use load::{
-    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str, show as show_name,
-    stray_override_warnings, valid_id,
+    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str, override_collision,
+    override_names, show as show_name, stray_override_warnings, valid_id,
 };
 
 use crate::provider::Provider;
@@ -120,7 +120,7 @@ pub struct ProviderSection {
 }
 
 /// One account.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Account {
     /// The provider section's id.
     pub provider_id: String,

@@ -183,6 +183,9 @@ impl Provider for Claude {
             "ANTHROPIC_AUTH_TOKEN",
             "CLAUDE_CODE_OAUTH_TOKEN",
             "CLAUDE_SECURESTORAGE_CONFIG_DIR",
+            // Route to Bedrock / Vertex with the caller's cloud credentials instead.
+            "CLAUDE_CODE_USE_BEDROCK",
+            "CLAUDE_CODE_USE_VERTEX",
         ]
     }
     fn login_command(&self) -> Option<&'static [&'static str]> {

@@ -382,6 +382,12 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
         &[]
     }
 
+    /// Whether the caller's variable `name` would make the tool use another login; by default
+    /// the names in [`Provider::conflicting_env`].
+    fn conflicts_with(&self, name: &str) -> bool {
+        self.conflicting_env().contains(&name)
+    }
+
     /// The tool's own login command, run inside the instance by `xnai login`.
     fn login_command(&self) -> Option<&'static [&'static str]> {
         None

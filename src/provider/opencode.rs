@@ -163,6 +163,11 @@ impl Provider for OpenCode {
             "GOOGLE_GENERATIVE_AI_API_KEY",
         ]
     }
+    fn conflicts_with(&self, name: &str) -> bool {
+        // OpenCode picks up any provider's key from the environment (OPENROUTER_API_KEY,
+        // XAI_API_KEY, ...), listed beside auth.json's logins.
+        self.conflicting_env().contains(&name) || name.ends_with("_API_KEY")
+    }
     fn login_command(&self) -> Option<&'static [&'static str]> {
         Some(&["opencode", "auth", "login"])
     }

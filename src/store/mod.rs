@@ -4,7 +4,7 @@
 //! Holds runs now; usage events, file cursors, quota snapshots and dispatch state join it in
 //! later migrations.
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -129,12 +129,18 @@ impl Store {
         }
         // Create the file ourselves so it is 0600 from the first byte; SQLite gives its
         // -wal and -shm files the same mode.
-        std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(fsutil::FILE_MODE)
             .open(path)
             .map_err(|e| Error::io("creating", path, e))?;
+        // An existing ledger made readable by someone else is made private again.
+        if let Ok(meta) = file.metadata()
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
+        }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| db_err(path, e))?;
