@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod login;
 mod run;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Import(import::Args),
     /// Log an account in with the tool's own login command, inside its instance
     Login(login::Args),
+    /// Token usage from the agents' own logs: totals by day/week/month/account/model, 5-hour blocks
+    Usage(usage::Args),
 }
 
 /// Shared state for subcommands.
@@ -195,5 +198,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run(a) => run::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Login(a) => login::run(&ctx, a),
+        Command::Usage(a) => usage::run(&ctx, a),
     }
 }

@@ -356,6 +356,7 @@ const COMMON_ACCOUNT_KEYS: &[&str] = &[
     "api_key_permanent",
     "last_rotated",
     "rotation_schedule",
+    "usage_paths",
 ];
 
 type Entries = [(Key, Node)];
@@ -532,7 +533,7 @@ fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str
     COMMON_ACCOUNT_KEYS
         .iter()
         .copied()
-        .filter(|f| *f != "models")
+        .filter(|f| *f != "models" && *f != "usage_paths")
         .chain(a.kind.account_fields().iter().map(|f| f.name))
         // `xnai env --all` exports XNAI_<PROVIDER>_<ACCOUNT>_TOKEN: it must not be another
         // account's override once evaluated in a shell.
@@ -1243,6 +1244,20 @@ impl Walker<'_> {
                 (None, None) => Vec::new(),
             }
         };
+        let usage_paths: Vec<PathBuf> = {
+            let own = get(scope.own, "usage_paths");
+            let list = match (own, &scope.inherited) {
+                (Some(n), _) => self.text_list(Some(n), &format!("{}.usage_paths", scope.path))?,
+                (None, Some((entries, sp))) => {
+                    self.text_list(get(entries, "usage_paths"), &format!("{sp}.usage_paths"))?
+                }
+                (None, None) => Vec::new(),
+            };
+            list.iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| self.absolute(p))
+                .collect()
+        };
         let mut secrets: Vec<(&'static str, Field<Secret>)> = Vec::new();
         let mut settings: Vec<(&'static str, Field<String>)> = Vec::new();
         for spec in kind.account_fields() {
@@ -1363,6 +1378,7 @@ impl Walker<'_> {
             secrets,
             settings,
             credential_file,
+            usage_paths,
             imported_from: text("imported_from")?,
             native_error,
             defined_in: self.path.to_path_buf(),

@@ -157,6 +157,9 @@ pub struct Account {
     /// `credential_file`: the tool's own credential file this account's login is read from
     /// (written by `xnai import` and `xnai login`; the tool keeps it fresh).
     pub credential_file: Option<PathBuf>,
+    /// `usage_paths`: more tool homes whose logs count for this account (the user's own
+    /// `~/.claude` for an imported login, say), absolute.
+    pub usage_paths: Vec<PathBuf>,
     /// `imported_from`: where `xnai import` found the login.
     pub imported_from: Option<String>,
     /// Why `credential_file` could not be read; `check` reports it as an error.
@@ -187,6 +190,7 @@ impl Account {
             secrets: Vec::new(),
             settings: Vec::new(),
             credential_file: None,
+            usage_paths: Vec::new(),
             imported_from: None,
             native_error: None,
             defined_in: PathBuf::new(),

@@ -191,6 +191,15 @@ impl Provider for Claude {
     fn login_command(&self) -> Option<&'static [&'static str]> {
         Some(&["claude", "auth", "login"])
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("claude"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![crate::usage::scan::Source {
+            root: home.join("projects"),
+            format: &crate::usage::claude::FORMAT,
+        }]
+    }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS
     }

@@ -124,6 +124,15 @@ impl Provider for Cline {
     fn login_command(&self) -> Option<&'static [&'static str]> {
         Some(&["cline", "auth"])
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("cline/data"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![crate::usage::scan::Source {
+            root: home.join("tasks"),
+            format: &crate::usage::cline::FORMAT,
+        }]
+    }
     fn parse_native(&self, bytes: &[u8]) -> Result<NativeLogin, NativeError> {
         parse_providers(bytes)
     }

@@ -157,6 +157,21 @@ impl Provider for Codex {
     fn login_command(&self) -> Option<&'static [&'static str]> {
         Some(&["codex", "login"])
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("codex"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![
+            crate::usage::scan::Source {
+                root: home.join("sessions"),
+                format: &crate::usage::codex::FORMAT,
+            },
+            crate::usage::scan::Source {
+                root: home.join("archived_sessions"),
+                format: &crate::usage::codex::FORMAT,
+            },
+        ]
+    }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS
     }

@@ -275,6 +275,15 @@ impl Provider for Copilot {
         }
         ids
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("copilot"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![crate::usage::scan::Source {
+            root: home.join("session-state"),
+            format: &crate::usage::copilot::FORMAT,
+        }]
+    }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS
     }

@@ -176,6 +176,21 @@ impl Provider for Gemini {
         // Gemini CLI signs in from its first interactive start.
         Some(&["gemini"])
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("gemini/.gemini"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![
+            crate::usage::scan::Source {
+                root: home.join("tmp"),
+                format: &crate::usage::gemini::JSON,
+            },
+            crate::usage::scan::Source {
+                root: home.join("tmp"),
+                format: &crate::usage::gemini::JSONL,
+            },
+        ]
+    }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS
     }

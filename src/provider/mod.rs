@@ -399,6 +399,17 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
         secret_fingerprints(login)
     }
 
+    /// Where the tool writes its session logs inside an instance (its home), if it does.
+    fn usage_home(&self, _instance: &Instance) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The log directories under a tool home (an instance's, or one in `usage_paths`), each
+    /// with its format.
+    fn usage_sources(&self, _home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        Vec::new()
+    }
+
     /// Logins `xnai import` can take from this tool.
     fn import_sources(&self) -> &'static [ImportSource] {
         &[]

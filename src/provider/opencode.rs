@@ -171,6 +171,21 @@ impl Provider for OpenCode {
     fn login_command(&self) -> Option<&'static [&'static str]> {
         Some(&["opencode", "auth", "login"])
     }
+    fn usage_home(&self, instance: &Instance) -> Option<std::path::PathBuf> {
+        Some(instance.path("data/opencode"))
+    }
+    fn usage_sources(&self, home: &std::path::Path) -> Vec<crate::usage::scan::Source> {
+        vec![
+            crate::usage::scan::Source {
+                root: home.join("storage/message"),
+                format: &crate::usage::opencode::STORAGE,
+            },
+            crate::usage::scan::Source {
+                root: home.join("opencode.db"),
+                format: &crate::usage::opencode::DB,
+            },
+        ]
+    }
     fn import_sources(&self) -> &'static [ImportSource] {
         IMPORTS
     }

@@ -81,6 +81,28 @@ const MIGRATIONS: &[&str] = &[
         resets_at_ms INTEGER,
         PRIMARY KEY (account, source, window, observed_ms)
     ) WITHOUT ROWID;",
+    // 3: daily totals per account, tool and model, kept in step with usage_events by the scan,
+    // so reports read a few hundred rows instead of every event.
+    "CREATE TABLE usage_daily (
+        account INTEGER NOT NULL,
+        day INTEGER NOT NULL,       -- days since 1970-01-01, UTC
+        tool TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        cache_read INTEGER NOT NULL,
+        cache_write INTEGER NOT NULL,
+        reasoning INTEGER NOT NULL,
+        cost REAL NOT NULL,
+        cost_events INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        PRIMARY KEY (account, day, tool, model)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_daily
+        SELECT account, ts_ms / 86400000, tool, model, SUM(input), SUM(output), SUM(cache_read),
+               SUM(cache_write), SUM(reasoning), TOTAL(cost), COUNT(cost), SUM(requests), COUNT(*)
+        FROM usage_events GROUP BY 1, 2, 3, 4;",
 ];
 
 /// An open ledger.

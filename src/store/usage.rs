@@ -1,8 +1,10 @@
 //! The usage part of the ledger: accounts, events, file cursors, quota observations.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, db_err};
 use crate::error::Result;
@@ -102,8 +104,8 @@ impl Store {
             .map_err(|e| db_err(&self.path, e))
     }
 
-    /// Stores a scan's results in one transaction: events (sorted by key for fast inserts;
-    /// an existing event is replaced only by a larger revision), cursors and observations.
+    /// Stores a scan's results in one transaction: events (an existing one is replaced only
+    /// by a larger revision), the daily totals they change, cursors and observations.
     pub fn save_scan(
         &mut self,
         account: i64,
@@ -111,41 +113,111 @@ impl Store {
         cursors: &[(String, &'static str, Cursor)],
         observations: &[(&'static str, Observation)],
     ) -> Result<()> {
+        // Sorted keys turn B-tree inserts into appends: several times faster on a cold scan.
         tool_events.sort_unstable_by_key(|(_, e)| e.key as i64);
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        let mut daily: HashMap<(i64, &str, Arc<str>), Delta> = HashMap::new();
+        let mut changed: Vec<&(&'static str, Event)> = Vec::with_capacity(tool_events.len());
         {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO usage_events (account, key, tool, revision, ts_ms, model, input, output,
-                        cache_read, cache_write, reasoning, cost, requests)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                     ON CONFLICT (account, key) DO UPDATE SET
-                        tool = excluded.tool, revision = excluded.revision, ts_ms = excluded.ts_ms,
-                        model = excluded.model, input = excluded.input, output = excluded.output,
-                        cache_read = excluded.cache_read, cache_write = excluded.cache_write,
-                        reasoning = excluded.reasoning, cost = excluded.cost, requests = excluded.requests
-                     WHERE excluded.revision > usage_events.revision",
+            let any: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM usage_events WHERE account = ?1)",
+                    [account],
+                    |r| r.get(0),
                 )
                 .map_err(|e| db_err(&path, e))?;
-            for (tool, e) in tool_events.iter() {
-                ins.execute(params![
+            if !any {
+                // First scan of this account: everything is new.
+                for te in tool_events.iter() {
+                    add(&mut daily, te.0, &te.1, 1);
+                    changed.push(te);
+                }
+            } else {
+                let mut old = tx
+                    .prepare_cached(
+                        "SELECT revision, ts_ms, tool, model, input, output, cache_read, cache_write,
+                                reasoning, cost, requests
+                         FROM usage_events WHERE account = ?1 AND key = ?2",
+                    )
+                    .map_err(|e| db_err(&path, e))?;
+                for te in tool_events.iter() {
+                    let prev = old
+                        .query_row(params![account, te.1.key as i64], |r| {
+                            let tool: String = r.get(2)?;
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                tool,
+                                Event {
+                                    key: te.1.key,
+                                    revision: r.get(0)?,
+                                    timestamp_ms: r.get(1)?,
+                                    model: Arc::from(r.get::<_, String>(3)?.as_str()),
+                                    input: u(r.get(4)?),
+                                    output: u(r.get(5)?),
+                                    cache_read: u(r.get(6)?),
+                                    cache_write: u(r.get(7)?),
+                                    reasoning: u(r.get(8)?),
+                                    cost_usd: r.get(9)?,
+                                    requests: u(r.get(10)?),
+                                },
+                            ))
+                        })
+                        .optional()
+                        .map_err(|e| db_err(&path, e))?;
+                    match prev {
+                        None => {
+                            add(&mut daily, te.0, &te.1, 1);
+                            changed.push(te);
+                        }
+                        Some((rev, tool, o)) if te.1.revision > rev => {
+                            let tool: &'static str = crate::usage::tool_name(&tool);
+                            add(&mut daily, tool, &o, -1);
+                            add(&mut daily, te.0, &te.1, 1);
+                            changed.push(te);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            insert_events(&tx, &path, account, &changed)?;
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO usage_daily (account, day, tool, model, input, output, cache_read,
+                        cache_write, reasoning, cost, cost_events, requests, events)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (account, day, tool, model) DO UPDATE SET
+                        input = input + excluded.input, output = output + excluded.output,
+                        cache_read = cache_read + excluded.cache_read,
+                        cache_write = cache_write + excluded.cache_write,
+                        reasoning = reasoning + excluded.reasoning, cost = cost + excluded.cost,
+                        cost_events = cost_events + excluded.cost_events,
+                        requests = requests + excluded.requests, events = events + excluded.events",
+                )
+                .map_err(|e| db_err(&path, e))?;
+            for ((day, tool, model), d) in &daily {
+                up.execute(params![
                     account,
-                    e.key as i64,
+                    day,
                     tool,
-                    e.revision,
-                    e.timestamp_ms,
-                    e.model,
-                    i(e.input),
-                    i(e.output),
-                    i(e.cache_read),
-                    i(e.cache_write),
-                    i(e.reasoning),
-                    e.cost_usd,
-                    i(e.requests),
+                    &**model,
+                    d.input,
+                    d.output,
+                    d.cache_read,
+                    d.cache_write,
+                    d.reasoning,
+                    d.cost,
+                    d.cost_events,
+                    d.requests,
+                    d.events
                 ])
                 .map_err(|e| db_err(&path, e))?;
             }
+            tx.execute(
+                "DELETE FROM usage_daily WHERE account = ?1 AND events <= 0",
+                [account],
+            )
+            .map_err(|e| db_err(&path, e))?;
             let mut cur = tx
                 .prepare_cached(
                     "INSERT INTO usage_files (account, path, tool, dev, ino, size, mtime_ns, offset, state)
@@ -193,79 +265,120 @@ impl Store {
         tx.commit().map_err(|e| db_err(&path, e))
     }
 
-    /// Totals grouped by SQL expressions over `usage_events e JOIN accounts a`, within
-    /// [since, until) in Unix ms, optionally for some accounts only.
+    /// Totals grouped by SQL expressions over `usage_daily d JOIN accounts a` (with `day`
+    /// in days since the epoch), within [since, until) in Unix ms, for some accounts. Bounds
+    /// must fall on UTC midnights ([`Store::usage_totals_exact`] takes any instant).
     pub fn usage_totals(
         &self,
         group_exprs: &[&str],
         since_ms: Option<i64>,
         until_ms: Option<i64>,
-        accounts: Option<&[i64]>,
+        accounts: &[i64],
+    ) -> Result<Vec<UsageRow>> {
+        let since = since_ms.map_or(i64::MIN, |m| m.div_euclid(DAY_MS));
+        let until = until_ms.map_or(i64::MAX, |m| m.div_euclid(DAY_MS));
+        self.totals(
+            "usage_daily",
+            "d.day",
+            "SUM(d.input), SUM(d.output), SUM(d.cache_read), SUM(d.cache_write), SUM(d.reasoning),
+             TOTAL(d.cost), SUM(d.cost_events), SUM(d.requests), SUM(d.events)",
+            group_exprs,
+            since,
+            until,
+            accounts,
+        )
+    }
+
+    /// Like [`Store::usage_totals`] over every event (`usage_events d`, `d.day` computed), for
+    /// bounds inside a day.
+    pub fn usage_totals_exact(
+        &self,
+        group_exprs: &[&str],
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        accounts: &[i64],
+    ) -> Result<Vec<UsageRow>> {
+        self.totals(
+            "(SELECT *, ts_ms / 86400000 AS day FROM usage_events)",
+            "d.ts_ms",
+            "SUM(d.input), SUM(d.output), SUM(d.cache_read), SUM(d.cache_write), SUM(d.reasoning),
+             TOTAL(d.cost), COUNT(d.cost), SUM(d.requests), COUNT(*)",
+            group_exprs,
+            since_ms.unwrap_or(i64::MIN),
+            until_ms.unwrap_or(i64::MAX),
+            accounts,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn totals(
+        &self,
+        table: &str,
+        time_col: &str,
+        sums: &str,
+        group_exprs: &[&str],
+        since: i64,
+        until: i64,
+        accounts: &[i64],
     ) -> Result<Vec<UsageRow>> {
         let select_groups = if group_exprs.is_empty() {
             "'all'".to_string()
         } else {
             group_exprs.join(", ")
         };
+        let positions = (1..=group_exprs.len())
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let group_by = if group_exprs.is_empty() {
             String::new()
         } else {
-            format!(
-                "GROUP BY {} ORDER BY {}",
-                (1..=group_exprs.len())
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                (1..=group_exprs.len())
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("GROUP BY {positions} ORDER BY {positions}")
         };
-        let account_filter = match accounts {
-            Some(ids) if !ids.is_empty() => format!(
-                " AND e.account IN ({})",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            ),
-            Some(_) => " AND 0".to_string(),
-            None => String::new(),
+        let ids = if accounts.is_empty() {
+            "NULL".to_string()
+        } else {
+            accounts
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         };
         let sql = format!(
-            "SELECT {select_groups}, SUM(e.input), SUM(e.output), SUM(e.cache_read), SUM(e.cache_write),
-                    SUM(e.reasoning), SUM(e.cost), COUNT(e.cost), SUM(e.requests), COUNT(*)
-             FROM usage_events e JOIN accounts a ON a.id = e.account
-             WHERE e.ts_ms >= ?1 AND e.ts_ms < ?2{account_filter} {group_by}"
+            "SELECT {select_groups}, {sums}
+             FROM {table} d JOIN accounts a ON a.id = d.account
+             WHERE {time_col} >= ?1 AND {time_col} < ?2 AND d.account IN ({ids}) {group_by}"
         );
         let n = group_exprs.len().max(1);
         let mut st = self.conn.prepare(&sql).map_err(|e| db_err(&self.path, e))?;
         let rows = st
-            .query_map(
-                params![since_ms.unwrap_or(i64::MIN), until_ms.unwrap_or(i64::MAX)],
-                |r| {
-                    let mut group = Vec::with_capacity(n);
-                    for k in 0..n {
-                        let v: rusqlite::types::Value = r.get(k)?;
-                        group.push(match v {
-                            rusqlite::types::Value::Text(t) => t,
-                            rusqlite::types::Value::Integer(i) => i.to_string(),
-                            rusqlite::types::Value::Real(f) => f.to_string(),
-                            _ => String::new(),
-                        });
-                    }
-                    let costs: i64 = r.get(n + 6)?;
-                    Ok(UsageRow {
-                        group,
-                        input: u(r.get::<_, Option<i64>>(n)?.unwrap_or(0)),
-                        output: u(r.get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
-                        cache_read: u(r.get::<_, Option<i64>>(n + 2)?.unwrap_or(0)),
-                        cache_write: u(r.get::<_, Option<i64>>(n + 3)?.unwrap_or(0)),
-                        reasoning: u(r.get::<_, Option<i64>>(n + 4)?.unwrap_or(0)),
-                        cost_usd: if costs > 0 { r.get(n + 5)? } else { None },
-                        requests: u(r.get::<_, Option<i64>>(n + 7)?.unwrap_or(0)),
-                        events: u(r.get(n + 8)?),
-                    })
-                },
-            )
+            .query_map(params![since, until], |r| {
+                let mut group = Vec::with_capacity(n);
+                for k in 0..n {
+                    let v: rusqlite::types::Value = r.get(k)?;
+                    group.push(match v {
+                        rusqlite::types::Value::Text(t) => t,
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Real(f) => f.to_string(),
+                        _ => String::new(),
+                    });
+                }
+                let opt = |k: usize| -> rusqlite::Result<u64> {
+                    Ok(u(r.get::<_, Option<i64>>(k)?.unwrap_or(0)))
+                };
+                let cost_events = opt(n + 6)?;
+                Ok(UsageRow {
+                    group,
+                    input: opt(n)?,
+                    output: opt(n + 1)?,
+                    cache_read: opt(n + 2)?,
+                    cache_write: opt(n + 3)?,
+                    reasoning: opt(n + 4)?,
+                    cost_usd: if cost_events > 0 { r.get(n + 5)? } else { None },
+                    requests: opt(n + 7)?,
+                    events: opt(n + 8)?,
+                })
+            })
             .map_err(|e| db_err(&self.path, e))?;
         let mut out: Vec<UsageRow> = rows
             .collect::<std::result::Result<_, _>>()
@@ -370,4 +483,106 @@ impl Store {
             .optional()
             .map_err(|e| db_err(&self.path, e))
     }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A change to one daily total.
+#[derive(Default)]
+struct Delta {
+    input: i64,
+    output: i64,
+    cache_read: i64,
+    cache_write: i64,
+    reasoning: i64,
+    cost: f64,
+    cost_events: i64,
+    requests: i64,
+    events: i64,
+}
+
+/// Adds (`sign` 1) or removes (`sign` -1) an event's counts to its day's total.
+fn add(
+    daily: &mut HashMap<(i64, &'static str, Arc<str>), Delta>,
+    tool: &'static str,
+    e: &Event,
+    sign: i64,
+) {
+    let d = daily
+        .entry((
+            e.timestamp_ms.div_euclid(DAY_MS),
+            tool,
+            Arc::clone(&e.model),
+        ))
+        .or_default();
+    d.input += sign * i(e.input);
+    d.output += sign * i(e.output);
+    d.cache_read += sign * i(e.cache_read);
+    d.cache_write += sign * i(e.cache_write);
+    d.reasoning += sign * i(e.reasoning);
+    if let Some(c) = e.cost_usd {
+        d.cost += sign as f64 * c;
+        d.cost_events += sign;
+    }
+    d.requests += sign * i(e.requests);
+    d.events += sign;
+}
+
+/// Rows per INSERT: many rows per statement cut SQLite's per-statement overhead.
+const BATCH: usize = 64;
+const COLUMNS: usize = 13;
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!(
+        "({})",
+        (0..COLUMNS).map(|_| "?").collect::<Vec<_>>().join(",")
+    );
+    format!(
+        "INSERT INTO usage_events (account, key, tool, revision, ts_ms, model, input, output,
+            cache_read, cache_write, reasoning, cost, requests)
+         VALUES {}
+         ON CONFLICT (account, key) DO UPDATE SET
+            tool = excluded.tool, revision = excluded.revision, ts_ms = excluded.ts_ms,
+            model = excluded.model, input = excluded.input, output = excluded.output,
+            cache_read = excluded.cache_read, cache_write = excluded.cache_write,
+            reasoning = excluded.reasoning, cost = excluded.cost, requests = excluded.requests
+         WHERE excluded.revision > usage_events.revision",
+        vec![one; rows].join(",")
+    )
+}
+
+fn insert_events(
+    tx: &Transaction<'_>,
+    path: &Path,
+    account: i64,
+    events: &[&(&'static str, Event)],
+) -> Result<()> {
+    for chunk in events.chunks(BATCH) {
+        let mut st = tx
+            .prepare_cached(&insert_sql(chunk.len()))
+            .map_err(|e| db_err(path, e))?;
+        let mut k = 1;
+        for (tool, e) in chunk.iter().map(|x| (x.0, &x.1)) {
+            let bind =
+                |st: &mut rusqlite::CachedStatement<'_>, k: usize, v: &dyn rusqlite::ToSql| {
+                    st.raw_bind_parameter(k, v)
+                };
+            bind(&mut st, k, &account).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 1, &(e.key as i64)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 2, &tool).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 3, &e.revision).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 4, &e.timestamp_ms).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 5, &&*e.model).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 6, &i(e.input)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 7, &i(e.output)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 8, &i(e.cache_read)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 9, &i(e.cache_write)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 10, &i(e.reasoning)).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 11, &e.cost_usd).map_err(|e| db_err(path, e))?;
+            bind(&mut st, k + 12, &i(e.requests)).map_err(|e| db_err(path, e))?;
+            k += COLUMNS;
+        }
+        st.raw_execute().map_err(|e| db_err(path, e))?;
+    }
+    Ok(())
 }

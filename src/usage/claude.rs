@@ -27,8 +27,6 @@ struct Line<'a> {
     request_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    uuid: Option<Cow<'a, str>>,
     #[serde(rename = "costUSD", default)]
     cost_usd: Option<f64>,
     #[serde(borrow, default)]
@@ -94,17 +92,14 @@ impl LogFormat for ClaudeCode {
             (Some(id), Some(req)) => stable_hash(&[b"claude", id.as_bytes(), req.as_bytes()]),
             (Some(id), None) => stable_hash(&[b"claude", id.as_bytes()]),
             // No ids (very old logs): the line itself is the identity.
-            _ => stable_hash(&[
-                b"claude-line",
-                l.uuid.as_deref().unwrap_or("").as_bytes(),
-                line,
-            ]),
+            _ => stable_hash(&[b"claude-line", line]),
         };
-        out.events.push(Event {
+        let model = out.model(msg.model.as_deref().unwrap_or_default());
+        out.push(Event {
             key,
             revision: i64::try_from(output).unwrap_or(i64::MAX),
             timestamp_ms: ts,
-            model: msg.model.map(Cow::into_owned).unwrap_or_default(),
+            model,
             input,
             output,
             cache_read: cr,

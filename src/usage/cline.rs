@@ -67,15 +67,12 @@ impl LogFormat for ClineTasks {
             if input + output + cw + cr == 0 {
                 continue;
             }
-            out.events.push(Event {
+            let model = out.model(info.get("model").and_then(Value::as_str).unwrap_or(""));
+            out.push(Event {
                 key: stable_hash(&[b"cline", task.as_bytes(), ts.to_string().as_bytes()]),
                 revision: i64::try_from(input + output + cw + cr).unwrap_or(i64::MAX),
                 timestamp_ms: ts,
-                model: info
-                    .get("model")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                model,
                 input,
                 output,
                 cache_read: cr,

@@ -181,11 +181,12 @@ impl LogFormat for Codex {
                     total.map(Counts::encode).unwrap_or_default(),
                     turn.encode()
                 );
-                out.events.push(Event {
+                let model = out.model(state.get("model").map_or("", String::as_str));
+                out.push(Event {
                     key: stable_hash(&[b"codex", identity.as_bytes()]),
                     revision: 0,
                     timestamp_ms: ts,
-                    model: state.get("model").cloned().unwrap_or_default(),
+                    model,
                     input: turn.input.saturating_sub(turn.cached),
                     output: turn.output,
                     cache_read: turn.cached,

@@ -64,11 +64,12 @@ impl LogFormat for CopilotCli {
             if input + output + cr + cw + requests == 0 {
                 continue;
             }
-            out.events.push(Event {
+            let model = out.model(model);
+            out.push(Event {
                 key: stable_hash(&[b"copilot", session.as_bytes(), model.as_bytes()]),
                 revision: ts,
                 timestamp_ms: ts,
-                model: model.clone(),
+                model,
                 input,
                 output,
                 cache_read: cr,

@@ -66,11 +66,7 @@ fn event(session: &str, m: &Value) -> Result<Option<Event>, Corrupt> {
         key: stable_hash(&[b"gemini", session.as_bytes(), id.as_bytes()]),
         revision: i64::try_from(total).unwrap_or(i64::MAX),
         timestamp_ms: ts,
-        model: m
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        model: std::sync::Arc::from(m.get("model").and_then(Value::as_str).unwrap_or("")),
         input: input.saturating_sub(cached) + tool,
         output: output + thoughts,
         cache_read: cached,
@@ -116,7 +112,7 @@ impl LogFormat for GeminiJson {
             .flatten()
         {
             match event(&session, m) {
-                Ok(Some(e)) => out.events.push(e),
+                Ok(Some(e)) => out.push(e),
                 Ok(None) => {}
                 Err(Corrupt) => out.corrupt += 1,
             }
@@ -151,7 +147,7 @@ impl LogFormat for GeminiJsonl {
             .or_insert_with(|| session_of(file))
             .clone();
         if let Some(e) = event(&session, &v)? {
-            out.events.push(e);
+            out.push(e);
         }
         Ok(())
     }

@@ -16,8 +16,13 @@ pub mod report;
 pub mod scan;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use jiff::Timestamp;
+
+use crate::config::Account;
+use crate::instance::Instance;
+use crate::paths::DataDir;
 
 /// One model response (or one cumulative session record, for tools that only write those).
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +34,8 @@ pub struct Event {
     pub revision: i64,
     /// When it happened, Unix milliseconds.
     pub timestamp_ms: i64,
-    /// The model.
-    pub model: String,
+    /// The model (shared: a scan sees a handful of models across millions of records).
+    pub model: Arc<str>,
     /// Uncached input tokens.
     pub input: u64,
     /// Generated tokens, reasoning included.
@@ -71,6 +76,38 @@ pub struct Output {
     pub observations: Vec<Observation>,
     /// Lines or records that could not be read.
     pub corrupt: u64,
+    /// Model names seen so far, shared between records. A scan sees a handful of models: a
+    /// short list beats a hash map here.
+    models: Vec<Arc<str>>,
+}
+
+impl Output {
+    /// Adds a record. A streamed response's chunks are written one after another, so a record
+    /// with the same key as the previous one replaces it when its revision is not smaller:
+    /// most duplicates never reach the scan's de-duplication map.
+    pub fn push(&mut self, e: Event) {
+        if let Some(last) = self.events.last_mut()
+            && last.key == e.key
+        {
+            if e.revision >= last.revision {
+                *last = e;
+            }
+            return;
+        }
+        self.events.push(e);
+    }
+
+    /// The shared copy of a model name.
+    pub fn model(&mut self, name: &str) -> Arc<str> {
+        if let Some(m) = self.models.iter().find(|m| ***m == *name) {
+            return Arc::clone(m);
+        }
+        let m: Arc<str> = Arc::from(name);
+        if self.models.len() < 256 {
+            self.models.push(Arc::clone(&m));
+        }
+        m
+    }
 }
 
 /// A line or record that could not be parsed (counted, never fatal).
@@ -123,6 +160,38 @@ pub trait LogFormat: Sync + Send {
     fn parse_file(&self, _path: &Path, _out: &mut Output) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// Where `account`'s logs are: its instance's tool home and every `usage_paths` entry.
+pub fn target(account: &Account, data: &DataDir) -> scan::Target {
+    let kind = account.kind;
+    let mut sources = Vec::new();
+    if let Some(home) = kind.usage_home(&Instance::of(data, account)) {
+        sources.extend(kind.usage_sources(&home));
+    }
+    for p in &account.usage_paths {
+        sources.extend(kind.usage_sources(p));
+    }
+    scan::Target {
+        provider: account.provider_id.clone(),
+        account: account.id.clone(),
+        sources,
+    }
+}
+
+/// The static name of a tool stored in the ledger (for reading rows back).
+pub fn tool_name(name: &str) -> &'static str {
+    [
+        claude::FORMAT.tool(),
+        codex::FORMAT.tool(),
+        copilot::FORMAT.tool(),
+        gemini::JSON.tool(),
+        opencode::DB.tool(),
+        cline::FORMAT.tool(),
+    ]
+    .into_iter()
+    .find(|t| *t == name)
+    .unwrap_or("other")
 }
 
 /// FNV-1a, 64 bit: event keys must hash the same in every xnai version and process, which

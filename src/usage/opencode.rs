@@ -53,7 +53,7 @@ fn event(m: &Value) -> Result<Option<Event>, Corrupt> {
         key: stable_hash(&[b"opencode", id.as_bytes()]),
         revision: i64::try_from(total).unwrap_or(i64::MAX),
         timestamp_ms: ts,
-        model: model.to_string(),
+        model: std::sync::Arc::from(model),
         input,
         output: output + reasoning,
         cache_read: cr,
@@ -90,7 +90,7 @@ impl LogFormat for OpenCodeStorage {
             }
         };
         match event(&v) {
-            Ok(Some(e)) => out.events.push(e),
+            Ok(Some(e)) => out.push(e),
             Ok(None) => {}
             Err(Corrupt) => out.corrupt += 1,
         }
@@ -131,7 +131,7 @@ impl LogFormat for OpenCodeDb {
                 .map_err(|_| Corrupt)
                 .and_then(|v| event(&v))
             {
-                Ok(Some(e)) => out.events.push(e),
+                Ok(Some(e)) => out.push(e),
                 Ok(None) => {}
                 Err(Corrupt) => out.corrupt += 1,
             }

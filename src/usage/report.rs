@@ -28,16 +28,17 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    /// The SQL expression computing this dimension over `usage_events e JOIN accounts a`.
+    /// The SQL expression computing this dimension over `d JOIN accounts a`, where `d` has
+    /// `day` (days since the epoch), `tool` and `model`.
     pub fn sql(self) -> &'static str {
         match self {
             Dimension::Account => "a.provider || '/' || a.account",
             Dimension::Provider => "a.provider",
-            Dimension::Tool => "e.tool",
-            Dimension::Model => "e.model",
-            Dimension::Day => "strftime('%Y-%m-%d', e.ts_ms / 1000, 'unixepoch')",
-            Dimension::Week => "date(e.ts_ms / 1000, 'unixepoch', '-6 days', 'weekday 1')",
-            Dimension::Month => "strftime('%Y-%m', e.ts_ms / 1000, 'unixepoch')",
+            Dimension::Tool => "d.tool",
+            Dimension::Model => "d.model",
+            Dimension::Day => "date(d.day * 86400, 'unixepoch')",
+            Dimension::Week => "date(d.day * 86400, 'unixepoch', '-6 days', 'weekday 1')",
+            Dimension::Month => "strftime('%Y-%m', d.day * 86400, 'unixepoch')",
         }
     }
 
@@ -127,8 +128,8 @@ pub fn blocks(events: &[Event]) -> Vec<Block> {
             if let Some(c) = e.cost_usd {
                 b.cost_usd = Some(b.cost_usd.unwrap_or(0.0) + c);
             }
-            if !e.model.is_empty() && !b.models.contains(&e.model) {
-                b.models.push(e.model.clone());
+            if !e.model.is_empty() && !b.models.iter().any(|m| **m == *e.model) {
+                b.models.push(e.model.to_string());
                 b.models.sort();
             }
         }
@@ -145,7 +146,7 @@ mod tests {
             key: 0,
             revision: 0,
             timestamp_ms: super::super::parse_ms(ts).expect("ts"),
-            model: "m".to_string(),
+            model: std::sync::Arc::from("m"),
             input: 1,
             output,
             cache_read: 0,

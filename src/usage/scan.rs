@@ -55,7 +55,8 @@ pub struct Stats {
     pub files_read: u64,
     /// Bytes read.
     pub bytes_read: u64,
-    /// Usage records found in what was read (before de-duplication).
+    /// Usage records found in what was read (a streamed response's chunks count once;
+    /// copies in other files are de-duplicated later).
     pub records: u64,
     /// Quota observations found.
     pub observations: u64,
@@ -80,18 +81,37 @@ struct Work {
     format: &'static dyn LogFormat,
     start: u64,
     state: FileState,
-    meta: std::fs::Metadata,
+    id: FileId,
 }
 
-struct Done {
-    target: usize,
-    key: String,
-    tool: &'static str,
-    cursor: Option<Cursor>,
-    out: Output,
-    bytes: u64,
-    oversized: u64,
-    error: Option<String>,
+/// What identifies a file's version: device, inode, size, mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl FileId {
+    /// A SQLite database in WAL mode changes in its `-wal` file first: both count.
+    fn of(path: &Path, meta: &std::fs::Metadata, kind: FileKind) -> FileId {
+        let mut id = FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: mtime_ns(meta),
+        };
+        if kind == FileKind::Sqlite {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if let Ok(w) = std::fs::metadata(&wal) {
+                id.size += w.len();
+                id.mtime_ns = id.mtime_ns.max(mtime_ns(&w));
+            }
+        }
+        id
+    }
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
@@ -103,6 +123,13 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 /// Lists the files under `root` that `format` wants. Directory symlinks inside the tree are not
 /// followed (no loops, no double counting); the root itself may be a symlink.
 fn walk(root: &Path, format: &dyn LogFormat, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    // A source may name a single file (OpenCode's database).
+    if std::fs::metadata(root).is_ok_and(|m| m.is_file()) {
+        if format.wants(root) {
+            out.push(root.to_path_buf());
+        }
+        return;
+    }
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let rd = match std::fs::read_dir(&dir) {
@@ -130,7 +157,6 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
     let mut stats = Stats::default();
     let mut account_ids = Vec::with_capacity(targets.len());
     let mut work = Vec::new();
-    let mut unchanged = 0u64;
     for (ti, t) in targets.iter().enumerate() {
         let id = store.account_id(&t.provider, &t.account)?;
         account_ids.push(id);
@@ -148,23 +174,23 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                     }
                 };
                 let key = path.to_string_lossy().into_owned();
+                let id = FileId::of(&path, &meta, src.format.kind());
                 let (start, state) = match cursors.get(&key) {
                     Some(c)
-                        if c.dev == meta.dev()
-                            && c.ino == meta.ino()
-                            && c.size == meta.len()
-                            && c.mtime_ns == mtime_ns(&meta) =>
+                        if c.dev == id.dev
+                            && c.ino == id.ino
+                            && c.size == id.size
+                            && c.mtime_ns == id.mtime_ns =>
                     {
-                        unchanged += 1;
                         continue;
                     }
                     // Same file, grown: continue after the last complete line.
                     Some(c)
                         if src.format.kind() == FileKind::Lines
-                            && c.dev == meta.dev()
-                            && c.ino == meta.ino()
-                            && meta.len() >= c.size
-                            && meta.len() >= c.offset =>
+                            && c.dev == id.dev
+                            && c.ino == id.ino
+                            && id.size >= c.size
+                            && id.size >= c.offset =>
                     {
                         (c.offset, c.state.clone())
                     }
@@ -178,125 +204,182 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                     format: src.format,
                     start,
                     state,
-                    meta,
+                    id,
                 });
             }
         }
     }
-    let _ = unchanged;
     // Large files first, so one big file does not finish alone at the end.
-    work.sort_by_key(|w| std::cmp::Reverse(w.meta.len().saturating_sub(w.start)));
+    work.sort_by_key(|w| std::cmp::Reverse(w.id.size.saturating_sub(w.start)));
 
-    let done = run_parallel(&work, threads.max(1));
+    let (files, accs) = run_parallel(&work, threads.max(1));
 
-    // Merge per account: the largest revision of each key wins.
-    let mut per_account: Vec<PerAccount> =
-        (0..targets.len()).map(|_| PerAccount::default()).collect();
-    for d in done {
-        stats.bytes_read += d.bytes;
-        stats.oversized += d.oversized;
-        stats.corrupt += d.out.corrupt;
-        if let Some(e) = d.error {
+    let mut cursors: Vec<Vec<(String, &'static str, Cursor)>> = vec![Vec::new(); targets.len()];
+    for f in files {
+        stats.bytes_read += f.bytes;
+        stats.oversized += f.oversized;
+        stats.corrupt += f.corrupt;
+        stats.records += f.records;
+        stats.observations += f.observations;
+        if let Some(e) = f.error {
             stats.errors.push(e);
         }
-        let acc = &mut per_account[d.target];
-        if d.cursor.is_some() || d.bytes > 0 {
+        if let Some(c) = f.cursor {
             stats.files_read += 1;
-        }
-        stats.records += d.out.events.len() as u64;
-        stats.observations += d.out.observations.len() as u64;
-        for e in d.out.events {
-            match acc.events.get_mut(&e.key) {
-                Some((_, have)) if have.revision >= e.revision => {}
-                Some(slot) => *slot = (d.tool, e),
-                None => {
-                    acc.events.insert(e.key, (d.tool, e));
-                }
-            }
-        }
-        acc.observations
-            .extend(d.out.observations.into_iter().map(|o| (d.tool, o)));
-        if let Some(c) = d.cursor {
-            acc.cursors.push((d.key, d.tool, c));
+            cursors[f.target].push((f.key, f.tool, c));
         }
     }
-    for (ti, acc) in per_account.into_iter().enumerate() {
-        let mut events: Vec<(&'static str, Event)> = acc.events.into_values().collect();
-        if events.is_empty() && acc.cursors.is_empty() && acc.observations.is_empty() {
+    // Merge the threads' records: sorted by account and key, the largest revision of each
+    // key wins. The sort also gives the ledger its fast, in-order inserts.
+    let mut all: Vec<(usize, &'static str, Event)> = Vec::new();
+    let mut observations: Vec<(usize, &'static str, Observation)> = Vec::new();
+    for acc in accs {
+        all.reserve(acc.events.len());
+        all.extend(
+            acc.events
+                .into_iter()
+                .map(|((t, _), (tool, e))| (t, tool, e)),
+        );
+        observations.extend(acc.observations);
+    }
+    all.sort_unstable_by_key(|(t, _, e)| (*t, e.key as i64, std::cmp::Reverse(e.revision)));
+    all.dedup_by(|later, first| later.0 == first.0 && later.2.key == first.2.key);
+    let mut per_target: Vec<Vec<(&'static str, Event)>> = vec![Vec::new(); targets.len()];
+    for (t, tool, e) in all {
+        per_target[t].push((tool, e));
+    }
+    let mut obs: Vec<Vec<(&'static str, Observation)>> = vec![Vec::new(); targets.len()];
+    for (target, tool, o) in observations {
+        obs[target].push((tool, o));
+    }
+    for (ti, mut events) in per_target.into_iter().enumerate() {
+        if events.is_empty() && cursors[ti].is_empty() && obs[ti].is_empty() {
             continue;
         }
-        store.save_scan(
-            account_ids[ti],
-            &mut events,
-            &acc.cursors,
-            &acc.observations,
-        )?;
+        store.save_scan(account_ids[ti], &mut events, &cursors[ti], &obs[ti])?;
     }
     Ok(stats)
 }
 
-#[derive(Default)]
-struct PerAccount {
-    events: HashMap<u64, (&'static str, Event)>,
-    cursors: Vec<(String, &'static str, Cursor)>,
-    observations: Vec<(&'static str, Observation)>,
+/// A hasher for keys that are already hashes.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = self.0.rotate_left(17) ^ n as u64;
+    }
 }
 
-fn run_parallel(work: &[Work], threads: usize) -> Vec<Done> {
+type KeyMap<V> = HashMap<(usize, u64), V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// What one thread gathered: events already de-duplicated, observations.
+#[derive(Default)]
+struct ThreadAcc {
+    events: KeyMap<(&'static str, Event)>,
+    observations: Vec<(usize, &'static str, Observation)>,
+}
+
+/// What reading one file did.
+struct FileDone {
+    target: usize,
+    key: String,
+    tool: &'static str,
+    cursor: Option<Cursor>,
+    bytes: u64,
+    oversized: u64,
+    corrupt: u64,
+    records: u64,
+    observations: u64,
+    error: Option<String>,
+}
+
+fn run_parallel(work: &[Work], threads: usize) -> (Vec<FileDone>, Vec<ThreadAcc>) {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Done>> = Mutex::new(Vec::with_capacity(work.len()));
+    let results: Mutex<(Vec<FileDone>, Vec<ThreadAcc>)> =
+        Mutex::new((Vec::with_capacity(work.len()), Vec::new()));
     let n = threads.min(work.len()).max(1);
     std::thread::scope(|s| {
         for _ in 0..n {
             s.spawn(|| {
                 let mut buf = Vec::new();
-                let mut local = Vec::new();
+                let mut out = Output::default();
+                let mut acc = ThreadAcc::default();
+                let mut files = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(w) = work.get(i) else { break };
-                    local.push(process(w, &mut buf));
+                    let mut done = process(w, &mut buf, &mut out);
+                    done.records = out.events.len() as u64;
+                    done.observations = out.observations.len() as u64;
+                    done.corrupt = out.corrupt;
+                    out.corrupt = 0;
+                    for e in out.events.drain(..) {
+                        match acc.events.get_mut(&(w.target, e.key)) {
+                            Some(have) if have.1.revision >= e.revision => {}
+                            Some(have) => *have = (done.tool, e),
+                            None => {
+                                acc.events.insert((w.target, e.key), (done.tool, e));
+                            }
+                        }
+                    }
+                    acc.observations
+                        .extend(out.observations.drain(..).map(|o| (w.target, done.tool, o)));
+                    files.push(done);
                 }
-                results
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(local);
+                let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
+                r.0.extend(files);
+                r.1.push(acc);
             });
         }
     });
     results.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
-fn process(w: &Work, buf: &mut Vec<u8>) -> Done {
+fn process(w: &Work, buf: &mut Vec<u8>, out: &mut Output) -> FileDone {
     let tool = w.format.tool();
-    let mut done = Done {
+    let mut done = FileDone {
         target: w.target,
         key: w.key.clone(),
         tool,
         cursor: None,
-        out: Output::default(),
         bytes: 0,
         oversized: 0,
+        corrupt: 0,
+        records: 0,
+        observations: 0,
         error: None,
     };
     let cursor = |offset: u64, state: FileState| Cursor {
-        dev: w.meta.dev(),
-        ino: w.meta.ino(),
-        size: w.meta.len(),
-        mtime_ns: mtime_ns(&w.meta),
+        dev: w.id.dev,
+        ino: w.id.ino,
+        size: w.id.size,
+        mtime_ns: w.id.mtime_ns,
         offset,
         state,
     };
     match w.format.kind() {
-        FileKind::Whole | FileKind::Sqlite => match w.format.parse_file(&w.path, &mut done.out) {
+        FileKind::Whole | FileKind::Sqlite => match w.format.parse_file(&w.path, out) {
             Ok(()) => {
-                done.bytes = w.meta.len();
-                done.cursor = Some(cursor(w.meta.len(), FileState::new()));
+                done.bytes = w.id.size;
+                done.cursor = Some(cursor(w.id.size, FileState::new()));
             }
             Err(e) => done.error = Some(format!("{}: {e}", w.path.display())),
         },
         FileKind::Lines => {
             let mut state = w.state.clone();
-            match read_lines(w, buf, &mut state, &mut done) {
+            match read_lines(w, buf, &mut state, out, &mut done) {
                 Ok(offset) => done.cursor = Some(cursor(offset, state)),
                 Err(e) => done.error = Some(format!("{}: {e}", w.path.display())),
             }
@@ -311,7 +394,8 @@ fn read_lines(
     w: &Work,
     buf: &mut Vec<u8>,
     state: &mut FileState,
-    done: &mut Done,
+    out: &mut Output,
+    done: &mut FileDone,
 ) -> std::io::Result<u64> {
     let mut f = File::open(&w.path)?;
     if w.start > 0 {
@@ -355,7 +439,7 @@ fn read_lines(
             &w.path,
             finder.as_ref(),
             state,
-            &mut done.out,
+            out,
         );
         consumed += complete as u64;
         buf.drain(..complete);
