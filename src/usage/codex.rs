@@ -1,7 +1,9 @@
 //! Codex: `<CODEX_HOME>/sessions/YYYY/MM/DD/rollout-*.jsonl` and `archived_sessions/`.
 //!
-//! `event_msg` lines of payload type `token_count` carry `info.last_token_usage` (or only the
-//! running `total_token_usage`, whose difference from the previous one is the turn's usage) and
+//! `event_msg` lines of payload type `token_count` carry the session's running
+//! `total_token_usage` (the difference from the previous record is the turn's usage; Codex
+//! sometimes repeats a record, which then adds nothing) and `info.last_token_usage`, used for a
+//! file's first record. They also carry
 //! `rate_limits` {primary, secondary: used_percent, window_minutes, resets_at}, kept as quota
 //! observations. The model comes from `turn_context` lines (or `info.model`), so it is part of
 //! the file's state between scans. OpenAI counts cached input inside `input_tokens` and
@@ -45,6 +47,14 @@ impl Counts {
             reasoning: n("reasoning_output_tokens"),
         })
     }
+    /// Whether `self` is a later reading of the same running total as `o`.
+    fn covers(self, o: Counts) -> bool {
+        self.input >= o.input
+            && self.cached >= o.cached
+            && self.cache_write >= o.cache_write
+            && self.output >= o.output
+            && self.reasoning >= o.reasoning
+    }
     fn minus(self, o: Counts) -> Counts {
         Counts {
             input: self.input.saturating_sub(o.input),
@@ -76,6 +86,29 @@ impl Counts {
 }
 
 fn observations(rl: &Value, at_ms: i64, out: &mut Output) {
+    // Early releases wrote a flat object: primary_used_percent, primary_window_minutes, ...
+    if rl.get("primary_used_percent").is_some() {
+        for name in ["primary", "secondary"] {
+            if let Some(used) = rl
+                .get(format!("{name}_used_percent"))
+                .and_then(Value::as_f64)
+            {
+                out.observations.push(Observation {
+                    observed_ms: at_ms,
+                    window: name.to_string(),
+                    window_minutes: rl
+                        .get(format!("{name}_window_minutes"))
+                        .and_then(Value::as_i64),
+                    used_percent: used,
+                    resets_at_ms: rl
+                        .get(format!("{name}_resets_in_seconds"))
+                        .and_then(Value::as_i64)
+                        .map(|s| at_ms + s * 1000),
+                });
+            }
+        }
+        return;
+    }
     let prefix = rl
         .get("limit_id")
         .and_then(Value::as_str)
@@ -162,10 +195,16 @@ impl LogFormat for Codex {
                 };
                 let total = info.get("total_token_usage").and_then(Counts::from);
                 let previous = state.get("total").and_then(|s| Counts::decode(s));
-                let turn = match (info.get("last_token_usage").and_then(Counts::from), total) {
-                    (Some(last), _) => last,
-                    (None, Some(t)) => t.minus(previous.unwrap_or_default()),
-                    (None, None) => return Ok(()),
+                let last = info.get("last_token_usage").and_then(Counts::from);
+                // The running total is the ground truth: Codex repeats a token_count (same
+                // total, same last_token_usage) after some turns, and counting `last` again
+                // would double it. `last` serves for the first record of a file (the total
+                // may include an earlier session's) and after the total went backwards.
+                let turn = match (total, previous, last) {
+                    (Some(t), Some(p), _) if t.covers(p) => t.minus(p),
+                    (_, _, Some(last)) => last,
+                    (Some(t), _, None) => t,
+                    (None, _, None) => return Ok(()),
                 };
                 if let Some(t) = total {
                     state.insert("total".to_string(), t.encode());

@@ -56,11 +56,37 @@ impl LogFormat for CopilotCli {
         let Some(metrics) = v.pointer("/data/modelMetrics").and_then(Value::as_object) else {
             return Ok(());
         };
+        // Some releases give per-model `usage`; others only session-wide `tokenDetails`,
+        // which belong to the model when there is just one.
+        let details = v
+            .pointer("/data/tokenDetails")
+            .filter(|_| metrics.len() == 1);
         for (model, m) in metrics {
             let n = |p: &str| m.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-            let (input, output) = (n("/usage/inputTokens"), n("/usage/outputTokens"));
-            let (cr, cw) = (n("/usage/cacheReadTokens"), n("/usage/cacheWriteTokens"));
-            let requests = n("/requests/count");
+            let d = |k: &str| {
+                details
+                    .and_then(|t| t.pointer(&format!("/{k}/tokenCount")))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            let (input, output, cr, cw) = if m.get("usage").is_some() {
+                (
+                    n("/usage/inputTokens"),
+                    n("/usage/outputTokens"),
+                    n("/usage/cacheReadTokens"),
+                    n("/usage/cacheWriteTokens"),
+                )
+            } else {
+                (d("input"), d("output"), d("cache_read"), d("cache_write"))
+            };
+            // `requests` is {count, ...} in newer releases and a plain number in older ones.
+            let requests = m
+                .get("requests")
+                .and_then(|r| {
+                    r.as_u64()
+                        .or_else(|| r.get("count").and_then(Value::as_u64))
+                })
+                .unwrap_or(0);
             if input + output + cr + cw + requests == 0 {
                 continue;
             }

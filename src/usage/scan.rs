@@ -475,6 +475,17 @@ fn parse_region(
     };
     match finder {
         Some(f) => {
+            // Lines without the prefilter's bytes are never parsed, but a line that is not
+            // even shaped like a JSON object (truncated, garbage) still counts as unreadable:
+            // a cheap pass over the newlines.
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', region) {
+                let l = trim(&region[start..nl]);
+                if !l.is_empty() && !(l.first() == Some(&b'{') && l.last() == Some(&b'}')) {
+                    out.corrupt += 1;
+                }
+                start = nl + 1;
+            }
             let mut pos = 0;
             while pos < region.len() {
                 let Some(hit) = f.find(&region[pos..]) else {
@@ -483,7 +494,11 @@ fn parse_region(
                 let at = pos + hit;
                 let start = memchr::memrchr(b'\n', &region[pos..at]).map_or(pos, |i| pos + i + 1);
                 let end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |i| at + i);
-                parse(&region[start..end], state, out);
+                let l = trim(&region[start..end]);
+                if l.first() == Some(&b'{') && l.last() == Some(&b'}') {
+                    // Misshaped lines were counted above already.
+                    parse(l, state, out);
+                }
                 pos = end + 1;
             }
         }
