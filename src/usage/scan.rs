@@ -481,7 +481,7 @@ fn parse_region(
             let mut start = 0;
             for nl in memchr::memchr_iter(b'\n', region) {
                 let l = trim(&region[start..nl]);
-                if !l.is_empty() && !(l.first() == Some(&b'{') && l.last() == Some(&b'}')) {
+                if !l.is_empty() && !object_shaped(l) {
                     out.corrupt += 1;
                 }
                 start = nl + 1;
@@ -495,7 +495,7 @@ fn parse_region(
                 let start = memchr::memrchr(b'\n', &region[pos..at]).map_or(pos, |i| pos + i + 1);
                 let end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |i| at + i);
                 let l = trim(&region[start..end]);
-                if l.first() == Some(&b'{') && l.last() == Some(&b'}') {
+                if object_shaped(l) {
                     // Misshaped lines were counted above already.
                     parse(l, state, out);
                 }
@@ -508,6 +508,11 @@ fn parse_region(
             }
         }
     }
+}
+
+/// Starts with `{` and ends with `}`: possibly a whole JSON object, not a truncated one.
+fn object_shaped(l: &[u8]) -> bool {
+    l.first() == Some(&b'{') && l.last() == Some(&b'}')
 }
 
 fn trim(line: &[u8]) -> &[u8] {
