@@ -6,6 +6,8 @@
 //! response is streamed as several lines with growing `output_tokens`: they share message id and
 //! request id, and the largest wins (keeping the first undercounts output by about a third).
 //! Sidechain replays of a parent's message carry the same ids and collapse the same way.
+//! Chunks of one response are written one after another: only the last of such a run is parsed
+//! (see [`LogFormat::stream_key`]), which halves the parsing on real logs.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -67,6 +69,15 @@ impl LogFormat for ClaudeCode {
     }
     fn prefilter(&self) -> Option<&'static [u8]> {
         Some(b"\"usage\"")
+    }
+    fn stream_key<'l>(&self, line: &'l [u8]) -> Option<&'l [u8]> {
+        // `"requestId":"` cannot occur inside a JSON string (its quotes would be escaped),
+        // only as a key; Claude Code writes one per line, and a streamed response repeats it
+        // on each chunk.
+        const KEY: &[u8] = b"\"requestId\":\"";
+        let at = memchr::memmem::find(line, KEY)? + KEY.len();
+        let len = memchr::memchr(b'"', &line[at..])?;
+        Some(&line[at..at + len])
     }
     fn parse_line(
         &self,

@@ -145,6 +145,13 @@ pub trait LogFormat: Sync + Send {
         None
     }
 
+    /// For [`FileKind::Lines`]: a cheap identity of the response a line belongs to, found
+    /// without parsing. Consecutive lines with the same identity are chunks of one streamed
+    /// response, each superseding the one before, so only the last of a run is parsed.
+    fn stream_key<'l>(&self, _line: &'l [u8]) -> Option<&'l [u8]> {
+        None
+    }
+
     /// For [`FileKind::Lines`]: parses one line of `file`. `Err(Corrupt)` counts it.
     fn parse_line(
         &self,

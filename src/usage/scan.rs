@@ -486,6 +486,8 @@ fn parse_region(
                 }
                 start = nl + 1;
             }
+            // The last line of a run of chunks of the same streamed response, not parsed yet.
+            let mut pending: Option<(&[u8], &[u8])> = None;
             let mut pos = 0;
             while pos < region.len() {
                 let Some(hit) = f.find(&region[pos..]) else {
@@ -495,11 +497,30 @@ fn parse_region(
                 let start = memchr::memrchr(b'\n', &region[pos..at]).map_or(pos, |i| pos + i + 1);
                 let end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |i| at + i);
                 let l = trim(&region[start..end]);
-                if object_shaped(l) {
-                    // Misshaped lines were counted above already.
-                    parse(l, state, out);
-                }
                 pos = end + 1;
+                if !object_shaped(l) {
+                    // Counted above already.
+                    continue;
+                }
+                match format.stream_key(l) {
+                    Some(key) => {
+                        if let Some((prev, prev_key)) = pending
+                            && prev_key != key
+                        {
+                            parse(prev, state, out);
+                        }
+                        pending = Some((l, key));
+                    }
+                    None => {
+                        if let Some((prev, _)) = pending.take() {
+                            parse(prev, state, out);
+                        }
+                        parse(l, state, out);
+                    }
+                }
+            }
+            if let Some((prev, _)) = pending {
+                parse(prev, state, out);
             }
         }
         None => {
