@@ -491,3 +491,42 @@ fn spaced_json_and_fraction_digits() {
     assert_eq!(s.corrupt, 0);
     assert_eq!(summary(&total(&l)), (3, 3, 6, 0, 0));
 }
+
+#[test]
+fn long_lines_grow_the_buffer_and_oversized_lines_are_skipped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // A 6 MB snapshot line (longer than one read, shorter than the line limit), a usage line,
+    // a 17 MB line past the limit, then two more usage lines: the first right after the
+    // skipped line, in the same read.
+    let snapshot = |n: usize| {
+        format!(
+            "{{\"type\":\"file-history-snapshot\",\"data\":\"{}\"}}",
+            "x".repeat(n)
+        )
+    };
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        snapshot(6 << 20),
+        line("m1", "r1", "2026-09-01T10:00:00Z", 5),
+        snapshot(17 << 20),
+        line("m2", "r2", "2026-09-01T10:00:01Z", 7),
+        line("m3", "r3", "2026-09-01T10:00:02Z", 11),
+    );
+    std::fs::write(dir.join("s.jsonl"), &text).expect("write");
+    let mut l = ledger();
+    let s = run_scan(
+        &mut l,
+        vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)],
+    );
+    assert_eq!((s.oversized, s.corrupt, s.records), (1, 0, 3));
+    assert_eq!(s.bytes_read, text.len() as u64);
+    assert_eq!(summary(&total(&l)), (3, 30, 23, 300, 0));
+    // Nothing left unread: a re-scan reads nothing.
+    let s = run_scan(
+        &mut l,
+        vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)],
+    );
+    assert_eq!(s.bytes_read, 0);
+}

@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 
@@ -75,7 +76,10 @@ impl LogFormat for ClaudeCode {
         // only as a key; Claude Code writes one per line, and a streamed response repeats it
         // on each chunk.
         const KEY: &[u8] = b"\"requestId\":\"";
-        let at = memchr::memmem::find(line, KEY)? + KEY.len();
+        // Built once: building a searcher per line cost more than the search itself.
+        static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+        let at = FINDER.find(line)? + KEY.len();
         let len = memchr::memchr(b'"', &line[at..])?;
         Some(&line[at..at + len])
     }

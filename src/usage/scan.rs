@@ -229,24 +229,20 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
             cursors[f.target].push((f.key, f.tool, c));
         }
     }
-    // Merge the threads' records: sorted by account and key, the largest revision of each
-    // key wins. The sort also gives the ledger its fast, in-order inserts.
-    let mut all: Vec<(usize, &'static str, Event)> = Vec::new();
+    // Merge the threads' records per account: sorted by key, the largest revision of each key
+    // wins. The sort also gives the ledger its fast, in-order inserts. Moving each thread's
+    // records straight into its account's list keeps one copy of them in memory, not two.
+    let mut per_target: Vec<Vec<(&'static str, Event)>> = vec![Vec::new(); targets.len()];
     let mut observations: Vec<(usize, &'static str, Observation)> = Vec::new();
     for acc in accs {
-        all.reserve(acc.events.len());
-        all.extend(
-            acc.events
-                .into_iter()
-                .map(|((t, _), (tool, e))| (t, tool, e)),
-        );
+        for ((t, _), te) in acc.events {
+            per_target[t].push(te);
+        }
         observations.extend(acc.observations);
     }
-    all.sort_unstable_by_key(|(t, _, e)| (*t, e.key as i64, std::cmp::Reverse(e.revision)));
-    all.dedup_by(|later, first| later.0 == first.0 && later.2.key == first.2.key);
-    let mut per_target: Vec<Vec<(&'static str, Event)>> = vec![Vec::new(); targets.len()];
-    for (t, tool, e) in all {
-        per_target[t].push((tool, e));
+    for events in &mut per_target {
+        events.sort_unstable_by_key(|(_, e)| (e.key as i64, std::cmp::Reverse(e.revision)));
+        events.dedup_by(|later, first| later.1.key == first.1.key);
     }
     let mut obs: Vec<Vec<(&'static str, Observation)>> = vec![Vec::new(); targets.len()];
     for (target, tool, o) in observations {
@@ -403,38 +399,51 @@ fn read_lines(
     }
     let finder = w.format.prefilter().map(memchr::memmem::Finder::new);
     let mut consumed = w.start;
-    buf.clear();
+    // One plain read(2) per chunk straight into a reused buffer: most files fit in one read,
+    // so a file costs two reads (its bytes, then end of file).
+    if buf.len() < CHUNK {
+        buf.resize(CHUNK, 0);
+    }
+    let mut filled = 0;
     let mut skipping_long_line = false;
     loop {
-        let want = if buf.len() < CHUNK { CHUNK } else { buf.len() };
-        let before = buf.len();
-        buf.reserve(want);
-        let n = (&mut f).take(want as u64).read_to_end(buf)?;
+        if filled == buf.len() {
+            // No newline in a full buffer: one line longer than the buffer.
+            if buf.len() < MAX_LINE {
+                let grown = (buf.len() * 2).min(MAX_LINE);
+                buf.resize(grown, 0);
+            } else {
+                done.oversized += 1;
+                consumed += filled as u64;
+                filled = 0;
+                skipping_long_line = true;
+            }
+        }
+        let n = match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         done.bytes += n as u64;
-        let eof = n == 0 || buf.len() == before;
+        filled += n;
+        let mut from = 0;
         if skipping_long_line {
-            match memchr::memchr(b'\n', buf) {
+            match memchr::memchr(b'\n', &buf[..filled]) {
                 Some(nl) => {
-                    consumed += (nl + 1) as u64;
-                    buf.drain(..=nl);
+                    from = nl + 1;
                     skipping_long_line = false;
                 }
                 None => {
-                    consumed += buf.len() as u64;
-                    buf.clear();
-                    if eof {
-                        break;
-                    }
+                    consumed += filled as u64;
+                    filled = 0;
                     continue;
                 }
             }
         }
-        let complete = match memchr::memrchr(b'\n', buf) {
-            Some(nl) => nl + 1,
-            None => 0,
-        };
+        let complete = memchr::memrchr(b'\n', &buf[from..filled]).map_or(from, |i| from + i + 1);
         parse_region(
-            &buf[..complete],
+            &buf[from..complete],
             w.format,
             &w.path,
             finder.as_ref(),
@@ -442,19 +451,11 @@ fn read_lines(
             out,
         );
         consumed += complete as u64;
-        buf.drain(..complete);
-        if eof {
-            // A last line without its newline may still be being written: it is parsed only
-            // once complete, so the cursor stays before it.
-            break;
-        }
-        if buf.len() >= MAX_LINE {
-            done.oversized += 1;
-            consumed += buf.len() as u64;
-            buf.clear();
-            skipping_long_line = true;
-        }
+        buf.copy_within(complete..filled, 0);
+        filled -= complete;
     }
+    // A last line without its newline may still be being written: it is parsed only once
+    // complete, so the cursor stays before it.
     Ok(consumed)
 }
 
