@@ -96,6 +96,10 @@ fn run_everything(home: &Home, cfg: &std::path::Path, label: &str) {
         vec!["check".into(), "no_such_provider".into()],
         vec!["check".into(), "cline/no_such_account".into()],
         vec!["init".into()],
+        vec!["usage".into()],
+        vec!["usage".into(), "--json".into(), "-v".into()],
+        vec!["usage".into(), "--blocks".into(), "--json".into()],
+        vec!["usage".into(), "cline/no_such_account".into()],
     ];
     for p in provider::ALL {
         cmds.push(vec!["check".into(), "-v".into(), p.id().to_string()]);
@@ -472,4 +476,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn usage_ledger_and_output_never_hold_the_secret() {
+    let home = Home::new();
+    let logs = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    // A log that quotes the token (a user pasted it into a prompt), in a usage line and in a
+    // truncated one.
+    let oat = format!("sk-ant-oat01-{CANARY}{}AA", "z".repeat(80));
+    std::fs::write(
+        logs.join("s.jsonl"),
+        format!(
+            "{{\"type\":\"assistant\",\"timestamp\":\"2026-09-01T10:00:00Z\",\"requestId\":\"r\",\"message\":{{\"id\":\"m\",\"model\":\"claude-x\",\"content\":\"{oat}\",\"usage\":{{\"input_tokens\":1,\"output_tokens\":2}}}}}}\n{{\"type\":\"user\",\"text\":\"{oat}\n"
+        ),
+    )
+    .expect("write");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: {oat}\n        usage_paths: [{}]\n",
+        home.path().join("logs").display()
+    ));
+    for args in [
+        vec!["usage", "-v"],
+        vec!["usage", "--json", "-v"],
+        vec!["usage", "--by", "model,tool,day", "--json"],
+        vec!["usage", "--blocks"],
+    ] {
+        let out = run(home.xnai().arg("--config").arg(&cfg).args(&args));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_clean(&format!("xnai {}", args.join(" ")), &out);
+    }
+    let ledger = home.path().join(".local/share/xnai");
+    let files = walk(&ledger);
+    assert!(
+        !files.is_empty(),
+        "no ledger written under {}",
+        ledger.display()
+    );
+    for f in files {
+        let bytes = std::fs::read(&f).expect("read");
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "{} holds the secret",
+            f.display()
+        );
+    }
 }

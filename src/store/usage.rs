@@ -106,19 +106,23 @@ impl Store {
 
     /// Stores a scan's results in one transaction: events (an existing one is replaced only
     /// by a larger revision), the daily totals they change, cursors and observations.
-    pub fn save_scan(
+    ///
+    /// `events` come with the tool that logged them, each key once, in ascending order of
+    /// `key as i64`: sorted keys turn B-tree inserts into appends, several times faster on a
+    /// cold scan.
+    pub fn save_scan<'e>(
         &mut self,
         account: i64,
-        tool_events: &mut [(&'static str, Event)],
+        events: impl IntoIterator<Item = (&'static str, &'e Event)>,
         cursors: &[(String, &'static str, Cursor)],
         observations: &[(&'static str, Observation)],
     ) -> Result<()> {
-        // Sorted keys turn B-tree inserts into appends: several times faster on a cold scan.
-        tool_events.sort_unstable_by_key(|(_, e)| e.key as i64);
+        let tool_events = events.into_iter();
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
         let mut daily: HashMap<(i64, &str, Arc<str>), Delta> = HashMap::new();
-        let mut changed: Vec<&(&'static str, Event)> = Vec::with_capacity(tool_events.len());
+        let mut changed: Vec<(&'static str, &Event)> =
+            Vec::with_capacity(tool_events.size_hint().0);
         {
             let any: bool = tx
                 .query_row(
@@ -129,8 +133,8 @@ impl Store {
                 .map_err(|e| db_err(&path, e))?;
             if !any {
                 // First scan of this account: everything is new.
-                for te in tool_events.iter() {
-                    add(&mut daily, te.0, &te.1, 1);
+                for te in tool_events {
+                    add(&mut daily, te.0, te.1, 1);
                     changed.push(te);
                 }
             } else {
@@ -141,7 +145,7 @@ impl Store {
                          FROM usage_events WHERE account = ?1 AND key = ?2",
                     )
                     .map_err(|e| db_err(&path, e))?;
-                for te in tool_events.iter() {
+                for te in tool_events {
                     let prev = old
                         .query_row(params![account, te.1.key as i64], |r| {
                             let tool: String = r.get(2)?;
@@ -167,13 +171,13 @@ impl Store {
                         .map_err(|e| db_err(&path, e))?;
                     match prev {
                         None => {
-                            add(&mut daily, te.0, &te.1, 1);
+                            add(&mut daily, te.0, te.1, 1);
                             changed.push(te);
                         }
                         Some((rev, tool, o)) if te.1.revision > rev => {
                             let tool: &'static str = crate::usage::tool_name(&tool);
                             add(&mut daily, tool, &o, -1);
-                            add(&mut daily, te.0, &te.1, 1);
+                            add(&mut daily, te.0, te.1, 1);
                             changed.push(te);
                         }
                         Some(_) => {}
@@ -555,14 +559,14 @@ fn insert_events(
     tx: &Transaction<'_>,
     path: &Path,
     account: i64,
-    events: &[&(&'static str, Event)],
+    events: &[(&'static str, &Event)],
 ) -> Result<()> {
     for chunk in events.chunks(BATCH) {
         let mut st = tx
             .prepare_cached(&insert_sql(chunk.len()))
             .map_err(|e| db_err(path, e))?;
         let mut k = 1;
-        for (tool, e) in chunk.iter().map(|x| (x.0, &x.1)) {
+        for &(tool, e) in chunk {
             let bind =
                 |st: &mut rusqlite::CachedStatement<'_>, k: usize, v: &dyn rusqlite::ToSql| {
                     st.raw_bind_parameter(k, v)

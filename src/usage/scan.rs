@@ -5,7 +5,6 @@
 //! last complete line. An unchanged file is not opened; a grown one is read from that offset; a
 //! replaced or truncated one from the start. Re-reading never double counts: events are keyed.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -72,7 +71,7 @@ pub struct Stats {
 /// practice; file-history snapshots that long carry no usage).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Read size for files larger than one read.
-const CHUNK: usize = 4 * 1024 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 struct Work {
     target: usize,
@@ -212,7 +211,7 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
     // Large files first, so one big file does not finish alone at the end.
     work.sort_by_key(|w| std::cmp::Reverse(w.id.size.saturating_sub(w.start)));
 
-    let (files, accs) = run_parallel(&work, threads.max(1));
+    let (files, mut accs) = run_parallel(&work, threads.max(1));
 
     let mut cursors: Vec<Vec<(String, &'static str, Cursor)>> = vec![Vec::new(); targets.len()];
     for f in files {
@@ -229,61 +228,45 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
             cursors[f.target].push((f.key, f.tool, c));
         }
     }
-    // Merge the threads' records per account: sorted by key, the largest revision of each key
-    // wins. The sort also gives the ledger its fast, in-order inserts. Moving each thread's
-    // records straight into its account's list keeps one copy of them in memory, not two.
-    let mut per_target: Vec<Vec<(&'static str, Event)>> = vec![Vec::new(); targets.len()];
+    // Merge the threads' records: sorted by account and key, the largest revision of each key
+    // wins. The sort also gives the ledger its in-order inserts. Appending to the largest
+    // list (a realloc that moves pages, not bytes) keeps about one copy in memory.
+    accs.sort_by_key(|a| std::cmp::Reverse(a.events.len()));
     let mut observations: Vec<(usize, &'static str, Observation)> = Vec::new();
-    for acc in accs {
-        for ((t, _), te) in acc.events {
-            per_target[t].push(te);
+    let mut all: Vec<(usize, &'static str, Event)> = Vec::new();
+    for mut acc in accs {
+        if all.is_empty() {
+            all = std::mem::take(&mut acc.events);
+        } else {
+            all.append(&mut acc.events);
         }
         observations.extend(acc.observations);
     }
-    for events in &mut per_target {
-        events.sort_unstable_by_key(|(_, e)| (e.key as i64, std::cmp::Reverse(e.revision)));
-        events.dedup_by(|later, first| later.1.key == first.1.key);
-    }
+    all.sort_unstable_by_key(|(t, _, e)| (*t, e.key as i64, std::cmp::Reverse(e.revision)));
+    all.dedup_by(|later, first| later.0 == first.0 && later.2.key == first.2.key);
     let mut obs: Vec<Vec<(&'static str, Observation)>> = vec![Vec::new(); targets.len()];
     for (target, tool, o) in observations {
         obs[target].push((tool, o));
     }
-    for (ti, mut events) in per_target.into_iter().enumerate() {
+    let mut rest = all.as_slice();
+    for ti in 0..targets.len() {
+        let n = rest.partition_point(|(t, _, _)| *t == ti);
+        let (events, after) = rest.split_at(n);
+        rest = after;
         if events.is_empty() && cursors[ti].is_empty() && obs[ti].is_empty() {
             continue;
         }
-        store.save_scan(account_ids[ti], &mut events, &cursors[ti], &obs[ti])?;
+        let events = events.iter().map(|(_, tool, e)| (*tool, e));
+        store.save_scan(account_ids[ti], events, &cursors[ti], &obs[ti])?;
     }
     Ok(stats)
 }
 
-/// A hasher for keys that are already hashes.
-#[derive(Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = self.0.rotate_left(17) ^ n as u64;
-    }
-}
-
-type KeyMap<V> = HashMap<(usize, u64), V, std::hash::BuildHasherDefault<KeyHasher>>;
-
-/// What one thread gathered: events already de-duplicated, observations.
+/// What one thread gathered: events (each file's adjacent chunks of one response already
+/// collapsed) and observations.
 #[derive(Default)]
 struct ThreadAcc {
-    events: KeyMap<(&'static str, Event)>,
+    events: Vec<(usize, &'static str, Event)>,
     observations: Vec<(usize, &'static str, Observation)>,
 }
 
@@ -321,15 +304,8 @@ fn run_parallel(work: &[Work], threads: usize) -> (Vec<FileDone>, Vec<ThreadAcc>
                     done.observations = out.observations.len() as u64;
                     done.corrupt = out.corrupt;
                     out.corrupt = 0;
-                    for e in out.events.drain(..) {
-                        match acc.events.get_mut(&(w.target, e.key)) {
-                            Some(have) if have.1.revision >= e.revision => {}
-                            Some(have) => *have = (done.tool, e),
-                            None => {
-                                acc.events.insert((w.target, e.key), (done.tool, e));
-                            }
-                        }
-                    }
+                    acc.events
+                        .extend(out.events.drain(..).map(|e| (w.target, done.tool, e)));
                     acc.observations
                         .extend(out.observations.drain(..).map(|o| (w.target, done.tool, o)));
                     files.push(done);

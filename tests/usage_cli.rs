@@ -1,0 +1,272 @@
+//! `xnai usage` end to end: the binary on a credential file whose accounts point at Claude Code
+//! logs written here, with every total worked out by hand.
+
+mod common;
+
+use common::{Home, Out, run};
+use serde_json::Value;
+
+fn line(id: &str, req: &str, ts: &str, output: u64) -> String {
+    format!(
+        r#"{{"type":"assistant","timestamp":"{ts}","requestId":"{req}","message":{{"id":"{id}","model":"claude-sonnet-4-5","usage":{{"input_tokens":10,"output_tokens":{output},"cache_creation_input_tokens":1,"cache_read_input_tokens":100}}}}}}"#
+    )
+}
+
+/// Two Claude accounts:
+/// - work: m1 streamed (5 then 12 output) on 2026-09-01 10:00Z, m2 at 16:30Z (6.5 h later: a
+///   new block), m3 on 2026-09-02 09:00Z, and one truncated line;
+/// - home: m4 on 2026-09-08 00:30Z (the next ISO week).
+fn setup(home: &Home) -> std::path::PathBuf {
+    let work = home.path().join("logs/work/projects/-src-app");
+    let other = home.path().join("logs/home/projects/-src-site");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::write(
+        work.join("s1.jsonl"),
+        [
+            line("m1", "r1", "2026-09-01T10:00:00.5Z", 5),
+            line("m1", "r1", "2026-09-01T10:00:01.123456789Z", 12),
+            "{\"type\":\"assistant\",\"message\":{\"usa".to_string(),
+            line("m2", "r2", "2026-09-01T16:30:00Z", 7),
+            line("m3", "r3", "2026-09-02T09:00:00Z", 3),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .expect("write");
+    std::fs::write(
+        other.join("s2.jsonl"),
+        line("m4", "r4", "2026-09-08T00:30:00Z", 20) + "\n",
+    )
+    .expect("write");
+    home.config(&format!(
+        "credentials:
+  claude:
+    accounts:
+      work:
+        oauth_token: sk-ant-oat01-{a}
+        usage_paths: [{w}]
+      home:
+        oauth_token: sk-ant-oat01-{a}
+        usage_paths: [{h}]
+",
+        a = "A".repeat(90),
+        w = home.path().join("logs/work").display(),
+        h = home.path().join("logs/home").display(),
+    ))
+}
+
+fn usage(home: &Home, cfg: &std::path::Path, args: &[&str]) -> Out {
+    run(home.xnai().arg("--config").arg(cfg).arg("usage").args(args))
+}
+
+fn json(out: &Out) -> Value {
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("json")
+}
+
+/// events, input, output, cache read, cache write.
+type Tokens = (u64, u64, u64, u64, u64);
+
+fn tokens(v: &Value) -> Tokens {
+    let n = |k: &str| v[k].as_u64().unwrap_or(u64::MAX);
+    (
+        n("events"),
+        n("input"),
+        n("output"),
+        n("cache_read"),
+        n("cache_write"),
+    )
+}
+
+#[test]
+fn totals_by_account_day_week_and_month() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    let v = json(&usage(&home, &cfg, &["--by", "account", "--json"]));
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["account"], "claude/home");
+    assert_eq!(tokens(&rows[0]), (1, 10, 20, 100, 1));
+    assert_eq!(rows[1]["account"], "claude/work");
+    // m1 keeps its final 12, not 5 or 17.
+    assert_eq!(tokens(&rows[1]), (3, 30, 22, 300, 3));
+    assert_eq!(tokens(&v["totals"]), (4, 40, 42, 400, 4));
+    assert_eq!(v["totals"]["total"], 40 + 42 + 400 + 4);
+    assert_eq!(v["scan"]["corrupt"], 1);
+    assert_eq!(v["scan"]["files_read"], 2);
+
+    // A second run reads nothing and counts nothing twice.
+    let again = json(&usage(&home, &cfg, &["--by", "account", "--json"]));
+    assert_eq!(again["rows"], v["rows"]);
+    assert_eq!(again["scan"]["files_read"], 0);
+    assert_eq!(again["scan"]["bytes_read"], 0);
+
+    let v = json(&usage(&home, &cfg, &["--by", "day", "--json"]));
+    let days: Vec<(String, Tokens)> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["day"].as_str().unwrap_or("").to_string(), tokens(r)))
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            ("2026-09-01".to_string(), (2, 20, 19, 200, 2)),
+            ("2026-09-02".to_string(), (1, 10, 3, 100, 1)),
+            ("2026-09-08".to_string(), (1, 10, 20, 100, 1)),
+        ]
+    );
+
+    // ISO weeks are labelled by their Monday: 1 and 2 September 2026 are in the week of
+    // 31 August, the 8th (a Tuesday) in the week of the 7th.
+    let v = json(&usage(&home, &cfg, &["--by", "week,account", "--json"]));
+    let weeks: Vec<(String, String, u64)> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["week"].as_str().unwrap_or("").to_string(),
+                r["account"].as_str().unwrap_or("").to_string(),
+                r["events"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weeks,
+        vec![
+            ("2026-08-31".to_string(), "claude/work".to_string(), 3),
+            ("2026-09-07".to_string(), "claude/home".to_string(), 1),
+        ]
+    );
+
+    let v = json(&usage(&home, &cfg, &["--by", "month,model", "--json"]));
+    assert_eq!(v["rows"][0]["month"], "2026-09");
+    assert_eq!(v["rows"][0]["model"], "claude-sonnet-4-5");
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn since_until_and_one_account() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    // Days include the whole --until day.
+    let v = json(&usage(
+        &home,
+        &cfg,
+        &["--since", "2026-09-02", "--until", "2026-09-07", "--json"],
+    ));
+    assert_eq!(tokens(&v["totals"]), (1, 10, 3, 100, 1));
+    // An instant cuts inside a day: only m2 is between 12:00 and 23:00 on the 1st.
+    let v = json(&usage(
+        &home,
+        &cfg,
+        &[
+            "--since",
+            "2026-09-01T12:00:00Z",
+            "--until",
+            "2026-09-01T23:00:00Z",
+            "--json",
+        ],
+    ));
+    assert_eq!(tokens(&v["totals"]), (1, 10, 7, 100, 1));
+    let v = json(&usage(&home, &cfg, &["claude/home", "--json"]));
+    assert_eq!(tokens(&v["totals"]), (1, 10, 20, 100, 1));
+    let v = json(&usage(
+        &home,
+        &cfg,
+        &["claude", "--json", "--by", "provider"],
+    ));
+    assert_eq!(v["rows"][0]["provider"], "claude");
+    assert_eq!(tokens(&v["rows"][0]), (4, 40, 42, 400, 4));
+}
+
+#[test]
+fn five_hour_blocks() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    let v = json(&usage(&home, &cfg, &["claude/work", "--blocks", "--json"]));
+    let blocks = v.as_array().expect("blocks");
+    let got: Vec<(String, String, u64, u64)> = blocks
+        .iter()
+        .map(|b| {
+            (
+                b["start"].as_str().unwrap_or("").to_string(),
+                b["end"].as_str().unwrap_or("").to_string(),
+                b["events"].as_u64().unwrap_or(0),
+                b["output"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    // m1 at 10:00 starts a block; m2 at 16:30 is past its end: a new block from 16:00; m3 the
+    // next morning starts a third.
+    assert_eq!(
+        got,
+        vec![
+            (
+                "2026-09-01T10:00:00Z".into(),
+                "2026-09-01T15:00:00Z".into(),
+                1,
+                12
+            ),
+            (
+                "2026-09-01T16:00:00Z".into(),
+                "2026-09-01T21:00:00Z".into(),
+                1,
+                7
+            ),
+            (
+                "2026-09-02T09:00:00Z".into(),
+                "2026-09-02T14:00:00Z".into(),
+                1,
+                3
+            ),
+        ]
+    );
+    assert!(blocks.iter().all(|b| b["active"] == false));
+    let out = usage(&home, &cfg, &["claude/work", "--blocks"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("2026-09-01"), "{}", out.stdout);
+}
+
+#[test]
+fn table_verbose_and_errors() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    let out = usage(&home, &cfg, &["-v"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("ACCOUNT"), "{}", out.stdout);
+    assert!(out.stdout.contains("claude/work"), "{}", out.stdout);
+    // The TOTAL row: input + output + cache read + cache write = 486.
+    let total = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .expect("total row");
+    assert!(total.contains("486"), "{total}");
+    assert!(out.stderr.contains("1 unreadable lines"), "{}", out.stderr);
+
+    let out = usage(&home, &cfg, &["claude/nobody"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("nobody"), "{}", out.stderr);
+    let out = usage(&home, &cfg, &["--since", "last tuesday"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("YYYY-MM-DD"), "{}", out.stderr);
+    let out = usage(&home, &cfg, &["--by", "colour"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn nothing_recorded_is_not_an_error() {
+    let home = Home::new();
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      fresh:\n        oauth_token: sk-ant-oat01-{}\n",
+        "B".repeat(90)
+    ));
+    let out = usage(&home, &cfg, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("no usage recorded"), "{}", out.stdout);
+    let v = json(&usage(&home, &cfg, &["--json"]));
+    assert_eq!(tokens(&v["totals"]), (0, 0, 0, 0, 0));
+}
