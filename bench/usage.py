@@ -111,11 +111,14 @@ def main():
     xnai_totals = cc_totals = None
     for _ in range(runs):
         shutil.rmtree(data, ignore_errors=True)
+        # The previous run's ledger writes are flushed now, not during the next measurement.
+        os.sync()
         t, rss, out = run([xnai, "--config", cfg, "usage", "--by", "account", "--json"], env)
         cold.append((t, rss))
         xnai_totals = json.loads(out)["totals"]
         t, rss, _ = run([xnai, "--config", cfg, "usage", "--by", "account", "--json"], env)
         rescan.append((t, rss))
+        os.sync()
         if ccusage:
             t, rss, out = run(
                 [ccusage, "daily", "--json", "--offline"],
