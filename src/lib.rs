@@ -19,6 +19,7 @@ pub mod onboard;
 pub mod output;
 pub mod paths;
 pub mod provider;
+pub mod quota;
 pub mod secret;
 pub mod session;
 pub mod shell;

@@ -230,6 +230,13 @@ pub fn error(message: &str, hint: Option<&str>) {
     }
 }
 
+/// Unix milliseconds as RFC 3339 UTC, whole seconds (`2026-12-03T02:00:00Z`).
+pub fn iso_ms(ms: i64) -> String {
+    jiff::Timestamp::from_second(ms.div_euclid(1000))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,6 +357,7 @@ const COMMON_ACCOUNT_KEYS: &[&str] = &[
     "last_rotated",
     "rotation_schedule",
     "usage_paths",
+    "quotas",
 ];
 
 type Entries = [(Key, Node)];
@@ -533,7 +534,7 @@ fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str
     COMMON_ACCOUNT_KEYS
         .iter()
         .copied()
-        .filter(|f| *f != "models" && *f != "usage_paths")
+        .filter(|f| !matches!(*f, "models" | "usage_paths" | "quotas"))
         .chain(a.kind.account_fields().iter().map(|f| f.name))
         // `xnai env --all` exports XNAI_<PROVIDER>_<ACCOUNT>_TOKEN: it must not be another
         // account's override once evaluated in a shell.
@@ -1258,6 +1259,14 @@ impl Walker<'_> {
                 .map(|p| self.absolute(p))
                 .collect()
         };
+        let quotas = match (get(scope.own, "quotas"), &scope.inherited) {
+            (Some(n), _) => Some(self.quota_limits(n, &format!("{}.quotas", scope.path))?),
+            (None, Some((entries, sp))) => match get(entries, "quotas") {
+                Some(n) => Some(self.quota_limits(n, &format!("{sp}.quotas"))?),
+                None => None,
+            },
+            (None, None) => None,
+        };
         let mut secrets: Vec<(&'static str, Field<Secret>)> = Vec::new();
         let mut settings: Vec<(&'static str, Field<String>)> = Vec::new();
         for spec in kind.account_fields() {
@@ -1379,6 +1388,7 @@ impl Walker<'_> {
             settings,
             credential_file,
             usage_paths,
+            quotas,
             imported_from: text("imported_from")?,
             native_error,
             defined_in: self.path.to_path_buf(),
@@ -1665,31 +1675,47 @@ impl Walker<'_> {
                 ));
             }
         }
+        let timezone = self.plain_text(get(e, "timezone"), &format!("{p}.timezone"))?;
+        if let (Some(tz), Some(n)) = (&timezone, get(e, "timezone"))
+            && let Err(why) = crate::quota::window::default_reset(Some(tz))
+        {
+            return Err(self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{p}.timezone: {why}"),
+                None,
+            ));
+        }
         let mut quotas = Vec::new();
         if let Some(qn) = get(e, "quotas") {
             let qp = format!("{p}.quotas");
             for (k, v) in self.entries(qn, &qp)? {
                 self.known_provider(k, &qp, ids)?;
                 let kp = format!("{qp}.{}", k.name);
-                let items: Vec<&Node> = match &v.value {
-                    Value::Seq(items) => items.iter().collect(),
-                    Value::Map(_) => vec![v],
-                    Value::Null => Vec::new(),
-                    _ => return Err(self.wrong_type(v, &kp, "a list of limits")),
-                };
-                let mut limits = Vec::new();
-                for (i, item) in items.into_iter().enumerate() {
-                    limits.push(self.quota_limit(item, &format!("{kp}[{i}]"))?);
-                }
-                quotas.push((k.name.clone(), limits));
+                quotas.push((k.name.clone(), self.quota_limits(v, &kp)?));
             }
         }
         Ok(QuotaManagement {
             audit_collection_time,
-            timezone: self.plain_text(get(e, "timezone"), &format!("{p}.timezone"))?,
+            timezone,
             thresholds,
             quotas,
         })
+    }
+
+    /// A list of limits (or a single one).
+    fn quota_limits(&self, v: &Node, path: &str) -> Result<Vec<QuotaLimit>, ConfigError> {
+        let items: Vec<&Node> = match &v.value {
+            Value::Seq(items) => items.iter().collect(),
+            Value::Map(_) => vec![v],
+            Value::Null => Vec::new(),
+            _ => return Err(self.wrong_type(v, path, "a list of limits")),
+        };
+        let mut limits = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            limits.push(self.quota_limit(item, &format!("{path}[{i}]"))?);
+        }
+        Ok(limits)
     }
 
     fn quota_limit(&self, node: &Node, path: &str) -> Result<QuotaLimit, ConfigError> {
@@ -1744,12 +1770,48 @@ impl Walker<'_> {
             Some(d) => Some(d as u8),
             None => None,
         };
+        let reset = self.plain_text(get(e, "reset"), &format!("{path}.reset"))?;
+        if window == QuotaWindow::Rolling5h && reset_day.is_some() {
+            return Err(self.err_at(
+                reset_day_node.unwrap_or(node),
+                ConfigErrorKind::InvalidValue,
+                format!("{path}.reset_day: a rolling_5h window has no reset day"),
+                None,
+            ));
+        }
+        if reset_day.is_some() && window != QuotaWindow::Monthly {
+            return Err(self.err_at(
+                reset_day_node.unwrap_or(node),
+                ConfigErrorKind::InvalidValue,
+                format!("{path}.reset_day: only monthly windows have a reset day"),
+                None,
+            ));
+        }
+        if let Some(text) = &reset {
+            // Checked here so a bad rule names its line; applied when windows are computed.
+            let base = crate::quota::window::default_reset(None).map_err(|why| {
+                self.err_at(
+                    node,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}: {why}"),
+                    None,
+                )
+            })?;
+            if let Err(why) = crate::quota::window::parse_reset(text, window, &base) {
+                return Err(self.err_at(
+                    get(e, "reset").unwrap_or(node),
+                    ConfigErrorKind::InvalidValue,
+                    format!("{path}.reset: {why}"),
+                    None,
+                ));
+            }
+        }
         Ok(QuotaLimit {
             limit,
             unit,
             window,
             reset_day,
-            reset: self.plain_text(get(e, "reset"), &format!("{path}.reset"))?,
+            reset,
             line: node.line,
         })
     }

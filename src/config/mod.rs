@@ -160,6 +160,9 @@ pub struct Account {
     /// `usage_paths`: more tool homes whose logs count for this account (the user's own
     /// `~/.claude` for an imported login, say), absolute.
     pub usage_paths: Vec<PathBuf>,
+    /// `quotas`: this account's limits, replacing its provider's from
+    /// `quota_management.quotas` (written on the account or, as a default, on its section).
+    pub quotas: Option<Vec<QuotaLimit>>,
     /// `imported_from`: where `xnai import` found the login.
     pub imported_from: Option<String>,
     /// Why `credential_file` could not be read; `check` reports it as an error.
@@ -191,6 +194,7 @@ impl Account {
             settings: Vec::new(),
             credential_file: None,
             usage_paths: Vec::new(),
+            quotas: None,
             imported_from: None,
             native_error: None,
             defined_in: PathBuf::new(),
@@ -397,6 +401,14 @@ impl QuotaUnit {
         ("percent", QuotaUnit::Percent),
         ("usd", QuotaUnit::Usd),
     ];
+
+    /// The name used in the file and in reports.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, u)| *u == self)
+            .map_or("tokens", |(n, _)| n)
+    }
 }
 
 /// How a quota window is measured.
@@ -420,6 +432,14 @@ impl QuotaWindow {
         ("weekly", QuotaWindow::Weekly),
         ("monthly", QuotaWindow::Monthly),
     ];
+
+    /// The name used in the file and in reports.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, w)| *w == self)
+            .map_or("daily", |(n, _)| n)
+    }
 }
 
 /// `security`.

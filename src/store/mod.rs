@@ -1,8 +1,8 @@
 //! The SQLite ledger in xnai's data directory. One file, WAL mode, a busy timeout so several
 //! xnai processes can write at once, migrations by `PRAGMA user_version`.
 //!
-//! Holds runs now; usage events, file cursors, quota snapshots and dispatch state join it in
-//! later migrations.
+//! Holds runs, usage events, file cursors, quota observations and snapshots; dispatch state
+//! joins it in a later migration.
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,8 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::fsutil;
 
+mod quota;
 mod usage;
 
+pub use quota::{Snapshot, Sums};
 pub use usage::{Cursor, UsageRow};
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
@@ -103,6 +105,18 @@ const MIGRATIONS: &[&str] = &[
         SELECT account, ts_ms / 86400000, tool, model, SUM(input), SUM(output), SUM(cache_read),
                SUM(cache_write), SUM(reasoning), TOTAL(cost), COUNT(cost), SUM(requests), COUNT(*)
         FROM usage_events GROUP BY 1, 2, 3, 4;",
+    // 4: what each audit saw per quota window, one row per account, limit and day (the last
+    // audit of a day wins). History that outlives the agents' own logs, which they prune.
+    "CREATE TABLE quota_snapshots (
+        account INTEGER NOT NULL,
+        quota TEXT NOT NULL,        -- unit/window, such as tokens/weekly
+        day INTEGER NOT NULL,       -- days since 1970-01-01, UTC, of taken_ms
+        taken_ms INTEGER NOT NULL,
+        window_start_ms INTEGER,
+        used REAL NOT NULL,
+        limit_value REAL,
+        PRIMARY KEY (account, quota, day)
+    ) WITHOUT ROWID;",
 ];
 
 /// An open ledger.
