@@ -7,6 +7,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod clock;

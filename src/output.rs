@@ -230,6 +230,79 @@ pub fn error(message: &str, hint: Option<&str>) {
     }
 }
 
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal (scripts and
+/// journals get nothing extra) and erased when done.
+pub struct Progress {
+    total: usize,
+    done: usize,
+    what: &'static str,
+    enabled: bool,
+}
+
+impl Progress {
+    /// A bar for `total` items of `what`.
+    pub fn new(total: usize, what: &'static str) -> Self {
+        use std::io::IsTerminal;
+        let enabled = std::io::stderr().is_terminal() && total > 0;
+        let p = Progress {
+            total,
+            done: 0,
+            what,
+            enabled,
+        };
+        p.draw("");
+        p
+    }
+
+    /// One more item finished.
+    pub fn inc(&mut self, label: &str) {
+        self.done += 1;
+        self.draw(label);
+    }
+
+    fn draw(&self, label: &str) {
+        if !self.enabled {
+            return;
+        }
+        const WIDTH: usize = 24;
+        let filled = (self.done * WIDTH).checked_div(self.total).unwrap_or(0);
+        let bar: String = "#".repeat(filled) + &"-".repeat(WIDTH - filled);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} [{bar}] {}/{} {}",
+            self.what,
+            self.done,
+            self.total,
+            sanitize(label)
+        );
+        let _ = err.flush();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Unix milliseconds as RFC 3339 UTC, whole seconds (`2026-12-03T02:00:00Z`).
 pub fn iso_ms(ms: i64) -> String {
     jiff::Timestamp::from_second(ms.div_euclid(1000))

@@ -2,6 +2,7 @@
 //! results into tables or JSON; they hold no provider knowledge.
 
 mod accounts;
+mod audit;
 mod check;
 mod env;
 mod import;
@@ -21,6 +22,7 @@ use crate::output;
 const EXIT_CODES: &str = "\
 Environment:
   XNAI_CONFIG                        credential file, when --config is not given
+  XNAI_DATA_DIR                      xnai's data directory, when --data-dir is not given
   XNAI_<PROVIDER>_<ACCOUNT>_<FIELD>  overrides one field of one account
   NO_COLOR                           no colour in tables
 
@@ -40,6 +42,11 @@ pub struct Cli {
     /// Load the credential file even when other users can read it (prints a warning)
     #[arg(long, global = true)]
     pub insecure_permissions: bool,
+
+    /// xnai's data directory: instances, ledger, reports [default: $XNAI_DATA_DIR, else
+    /// $XDG_DATA_HOME/xnai]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -65,6 +72,8 @@ pub enum Command {
     Login(login::Args),
     /// Token usage from the agents' own logs: totals by day/week/month/account/model, 5-hour blocks
     Usage(usage::Args),
+    /// The daily audit: quota windows, burn rate, projections and alerts, written as a report
+    Audit(audit::Args),
 }
 
 /// Shared state for subcommands.
@@ -73,6 +82,8 @@ pub struct Ctx {
     pub config_path: PathBuf,
     /// `--insecure-permissions`.
     pub insecure_permissions: bool,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The process environment, as the library's lookups take it. A value that is not UTF-8 is
@@ -105,7 +116,20 @@ impl Ctx {
 
     /// xnai's data directory (instances, ledger).
     pub fn data_dir(&self) -> Result<crate::paths::DataDir> {
-        crate::paths::DataDir::from_env(&env_lookup)
+        let explicit = self.data_dir.clone().or_else(|| {
+            env_lookup("XNAI_DATA_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        match explicit {
+            Some(p) if p.is_absolute() => Ok(crate::paths::DataDir::at(p)),
+            Some(p) => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::io("finding the current directory for", &p, e))?;
+                Ok(crate::paths::DataDir::at(cwd.join(p)))
+            }
+            None => crate::paths::DataDir::from_env(&env_lookup),
+        }
     }
 
     /// Loads the credential file, printing load warnings to stderr.
@@ -128,14 +152,38 @@ impl Ctx {
     }
 }
 
+/// Parses a day (`YYYY-MM-DD`, UTC) or an RFC 3339 instant as Unix ms. A day is its start,
+/// or with `end_of_day` the start of the next day.
+pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
+    let v = v.trim();
+    if let Ok(ts) = v.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_millisecond());
+    }
+    if v.parse::<jiff::civil::Date>().is_ok()
+        && let Ok(ts) = format!("{v}T00:00:00Z").parse::<jiff::Timestamp>()
+    {
+        let ms = ts.as_millisecond();
+        return Ok(if end_of_day { ms + 86_400_000 } else { ms });
+    }
+    Err(Error::usage(
+        format!(
+            "`{}` is not a date (YYYY-MM-DD) or an RFC 3339 time",
+            output::sanitize(v)
+        ),
+        None,
+    ))
+}
+
 /// The subcommand named on a command line that failed to parse (skipping global options).
 fn subcommand_of(mut args: impl Iterator<Item = String>) -> Option<String> {
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--config" => {
+            "--config" | "--data-dir" => {
                 args.next();
             }
-            s if s.starts_with("--config=") || s == "--insecure-permissions" => {}
+            s if s.starts_with("--config=")
+                || s.starts_with("--data-dir=")
+                || s == "--insecure-permissions" => {}
             s => return Some(s.to_string()),
         }
     }
@@ -189,6 +237,7 @@ fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx {
         config_path: resolve_config_path(&cli)?,
         insecure_permissions: cli.insecure_permissions,
+        data_dir: cli.data_dir.clone(),
     };
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -199,5 +248,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Import(a) => import::run(&ctx, a),
         Command::Login(a) => login::run(&ctx, a),
         Command::Usage(a) => usage::run(&ctx, a),
+        Command::Audit(a) => audit::run(&ctx, a),
     }
 }

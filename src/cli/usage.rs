@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::check::{self, Selection};
 use crate::error::{Error, Result, exit};
-use crate::output::{self, Cell, Table, style};
+use crate::output::{self, Cell, Table, style, thousands};
 use crate::store::{Store, UsageRow};
 use crate::usage::report::{self, Dimension};
 use crate::usage::scan::{self, Stats};
@@ -50,20 +50,7 @@ pub struct Args {
 /// Parses `--since`/`--until`: a day (UTC) or an RFC 3339 instant, as Unix ms. A day given to
 /// `--until` includes the whole day.
 fn bound(v: &str, end_of_day: bool) -> Result<i64> {
-    let v = v.trim();
-    if let Ok(ts) = v.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_millisecond());
-    }
-    if v.parse::<jiff::civil::Date>().is_ok()
-        && let Ok(ts) = format!("{v}T00:00:00Z").parse::<jiff::Timestamp>()
-    {
-        let ms = ts.as_millisecond();
-        return Ok(if end_of_day { ms + 86_400_000 } else { ms });
-    }
-    Err(Error::usage(
-        format!("`{v}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
-        None,
-    ))
+    super::parse_instant(v, end_of_day)
 }
 
 #[derive(Serialize)]
@@ -115,19 +102,6 @@ fn json_row<'a>(dims: &[Dimension], r: &UsageRow) -> JsonRow<'a> {
         events: r.events,
         _p: std::marker::PhantomData,
     }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn cost(c: Option<f64>) -> String {

@@ -1,0 +1,258 @@
+//! The daily audit: collect every account's usage (concurrently, each source under a
+//! timeout), evaluate its quota windows and credential, raise alerts, and write
+//! `ACCOUNT-TRACKING-YYYY-MM-DD.yaml` in the original report's shape.
+
+mod collect;
+mod report;
+
+pub use collect::{Collected, collect};
+pub use report::{Format, ReportDoc, build, file_name, render, write};
+
+use serde::Serialize;
+
+use crate::check::{self, CheckResult, State};
+use crate::config::{Account, Config};
+use crate::error::Result;
+use crate::quota::{AccountQuota, Evaluator, Status, WindowQuota};
+use crate::store::{Snapshot, Store};
+
+/// How serious an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Act soon.
+    Warning,
+    /// Act now: the account is unusable or about to be.
+    Critical,
+}
+
+/// Something the user should act on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// How serious.
+    pub level: Level,
+    /// Provider id.
+    pub provider: String,
+    /// Account id.
+    pub account: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub action: String,
+}
+
+/// One account in the audit.
+#[derive(Debug, Clone)]
+pub struct AccountAudit {
+    /// Provider id.
+    pub provider: String,
+    /// Account id.
+    pub account: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Provider kind.
+    pub kind: &'static str,
+    /// `enabled`.
+    pub enabled: bool,
+    /// The offline credential check.
+    pub credential: CheckResult,
+    /// Quota windows.
+    pub quota: AccountQuota,
+    /// What collecting its usage did.
+    pub collected: Collected,
+}
+
+/// Evaluates every account as of `now_ms`.
+pub fn evaluate(
+    config: &Config,
+    accounts: &[&Account],
+    collected: Vec<Collected>,
+    store: &Store,
+    now_ms: i64,
+) -> Result<Vec<AccountAudit>> {
+    let now = jiff::Timestamp::from_millisecond(now_ms).unwrap_or_else(|_| jiff::Timestamp::now());
+    let eval = Evaluator::new(store, config, now_ms);
+    let buffer = config.token_validation.refresh_buffer_minutes;
+    let mut out = Vec::with_capacity(accounts.len());
+    for (a, c) in accounts.iter().zip(collected) {
+        let id = store.find_account(&a.provider_id, &a.id)?;
+        out.push(AccountAudit {
+            provider: a.provider_id.clone(),
+            account: a.id.clone(),
+            name: a.name.clone(),
+            kind: a.kind.id(),
+            enabled: a.enabled,
+            credential: check::check_account(a, buffer, now),
+            quota: eval.account(a, id)?,
+            collected: c,
+        });
+    }
+    out.sort_by(|x, y| (&x.provider, &x.account).cmp(&(&y.provider, &y.account)));
+    Ok(out)
+}
+
+fn pct(p: f64) -> String {
+    let r = (p * 10.0).round() / 10.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}%")
+    } else {
+        format!("{r:.1}%")
+    }
+}
+
+fn amount(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        crate::output::thousands(v as u64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "unknown".to_string(), crate::output::iso_ms)
+}
+
+/// The alerts of one account, most serious first.
+pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if !a.enabled {
+        return out;
+    }
+    let label = format!("{}/{}", a.provider, a.account);
+    let alert = |level, message: String, action: String| Alert {
+        level,
+        provider: a.provider.clone(),
+        account: a.account.clone(),
+        message,
+        action,
+    };
+    let c = &a.credential;
+    match c.state {
+        State::Valid | State::Unverifiable => {}
+        State::ExpiringSoon => out.push(alert(
+            Level::Warning,
+            format!(
+                "credential expires {} (within the {}-minute refresh buffer)",
+                c.expires_at.as_deref().unwrap_or("soon"),
+                config.token_validation.refresh_buffer_minutes
+            ),
+            format!("refresh it: xnai login {label}"),
+        )),
+        s => out.push(alert(
+            Level::Critical,
+            format!("credential {}: {}", s.as_str(), c.message),
+            format!("check it with `xnai check {label} -v`, then log in again: xnai login {label}"),
+        )),
+    }
+    for w in &a.quota.windows {
+        let what = format!("{}/{}", w.unit.name(), w.window.name());
+        let of = match (w.used, w.limit) {
+            (Some(u), Some(l)) => format!(" ({} of {})", amount(u), amount(l)),
+            _ => String::new(),
+        };
+        let reset = w
+            .next_reset_ms
+            .map(|r| format!(" until the reset at {}", crate::output::iso_ms(r)))
+            .unwrap_or_default();
+        match w.status {
+            Status::Exhausted => out.push(alert(
+                Level::Critical,
+                format!("{what} exhausted: {}{of}", pct(w.percent.unwrap_or(100.0))),
+                format!("use another account{reset}"),
+            )),
+            Status::Critical => out.push(alert(
+                Level::Critical,
+                format!("{what} at {}{of}", pct(w.percent.unwrap_or(0.0))),
+                format!("move work to another account{reset}"),
+            )),
+            Status::Warning => out.push(alert(
+                Level::Warning,
+                format!("{what} at {}{of}", pct(w.percent.unwrap_or(0.0))),
+                format!("watch it; spread work across accounts{reset}"),
+            )),
+            Status::Active | Status::Unknown => {}
+        }
+        if w.status < Status::Exhausted
+            && let Some(p) = w.projection
+            && p.runs_out_before_reset
+            && let Some(ex) = p.exhaustion_ms
+        {
+            out.push(alert(
+                Level::Warning,
+                format!(
+                    "{what} runs out around {} at the current rate ({}/day), before its reset at {}",
+                    crate::output::iso_ms(ex),
+                    amount((w.burn_rate_per_day.unwrap_or(0.0) * 100.0).round() / 100.0),
+                    when(w.next_reset_ms)
+                ),
+                "slow down or move work to another account".to_string(),
+            ));
+        }
+    }
+    let col = &a.collected;
+    if col.timed_out {
+        out.push(alert(
+            Level::Warning,
+            format!(
+                "usage collection timed out after {} s: figures are from the previous scan",
+                col.timeout_secs
+            ),
+            format!("look for a slow or hanging log directory: xnai usage {label} -v"),
+        ));
+    } else if let Some(e) = &col.error {
+        out.push(alert(
+            Level::Warning,
+            format!("usage could not be collected: {e}"),
+            format!("xnai usage {label} -v"),
+        ));
+    } else if !col.unreadable.is_empty() {
+        out.push(alert(
+            Level::Warning,
+            format!(
+                "{} log file{} could not be read (first: {})",
+                col.unreadable.len(),
+                if col.unreadable.len() == 1 { "" } else { "s" },
+                col.unreadable[0]
+            ),
+            format!("xnai usage {label} -v"),
+        ));
+    }
+    out
+}
+
+/// Every alert, in a stable order: critical first, then by account and message.
+pub fn all_alerts(audits: &[AccountAudit], config: &Config) -> Vec<Alert> {
+    let mut all: Vec<Alert> = audits.iter().flat_map(|a| alerts_for(a, config)).collect();
+    all.sort_by(|x, y| {
+        y.level.cmp(&x.level).then_with(|| {
+            (&x.provider, &x.account, &x.message).cmp(&(&y.provider, &y.account, &y.message))
+        })
+    });
+    all
+}
+
+/// Records each account's windows as today's snapshots.
+pub fn save_snapshots(store: &mut Store, audits: &[AccountAudit], now_ms: i64) -> Result<()> {
+    for a in audits {
+        let snaps: Vec<Snapshot> = a
+            .quota
+            .windows
+            .iter()
+            .filter_map(|w: &WindowQuota| {
+                Some(Snapshot {
+                    quota: w.key(),
+                    taken_ms: now_ms,
+                    window_start_ms: w.start_ms,
+                    used: w.used?,
+                    limit: w.limit,
+                })
+            })
+            .collect();
+        if snaps.is_empty() {
+            continue;
+        }
+        let id = store.account_id(&a.provider, &a.account)?;
+        store.save_snapshots(id, &snaps)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `xnai audit`: collect every account's usage, evaluate its quota windows and credential,
+//! write `ACCOUNT-TRACKING-YYYY-MM-DD.yaml`, and show what needs attention.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+use crate::audit::{self, Format, Level};
+use crate::error::{Result, exit};
+use crate::output::{self, Cell, Progress, Table, style};
+use crate::quota::Status;
+use crate::store::Store;
+
+/// Arguments of `xnai audit`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory for the report [default: <data dir>/reports]
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Report format
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+
+    /// Exit 1 when an alert at this level or above is raised
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<Level>,
+
+    /// Evaluate as of this day (its end, UTC) or RFC 3339 instant instead of now: usage after
+    /// it is ignored, credentials are checked against it
+    #[arg(long, value_name = "WHEN")]
+    pub as_of: Option<String>,
+
+    /// Accounts collected at once
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+
+    /// Seconds one account's usage collection may take before the audit goes on without it
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+
+    /// Print the report as JSON on stdout instead of the summary (the file is written too)
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn status_cell(s: Status) -> Cell {
+    let st = match s {
+        Status::Active => style::OK,
+        Status::Warning => style::WARN,
+        Status::Critical | Status::Exhausted => style::BAD,
+        Status::Unknown => style::DIM,
+    };
+    Cell::styled(s.name(), st)
+}
+
+/// Runs the audit.
+pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    let loaded = ctx.load()?;
+    let cfg = &loaded.config;
+    let started = Instant::now();
+    let generated_ms = jiff::Timestamp::now().as_millisecond();
+    let now_ms = match &args.as_of {
+        // A day means its last millisecond: the whole day's usage counts.
+        Some(v) if v.trim().parse::<jiff::civil::Date>().is_ok() => {
+            super::parse_instant(v, true)? - 1
+        }
+        Some(v) => super::parse_instant(v, false)?,
+        None => generated_ms,
+    };
+    let data = ctx.data_dir()?;
+    let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    // Opened first so a ledger that cannot be created stops the audit with a clear error.
+    let mut store = Store::open(&data.ledger())?;
+    let targets = accounts
+        .iter()
+        .map(|a| crate::usage::target(a, &data))
+        .collect();
+    let labels: Vec<String> = accounts.iter().map(|a| a.label()).collect();
+    let collected = {
+        let mut bar = Progress::new(accounts.len(), "auditing");
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        audit::collect(
+            data.ledger(),
+            targets,
+            args.jobs.max(1),
+            cpus.div_ceil(args.jobs.max(1)).max(1),
+            Duration::from_secs(args.timeout.max(1)),
+            &mut |i| bar.inc(labels.get(i).map_or("", String::as_str)),
+        )
+    };
+    let audits = audit::evaluate(cfg, &accounts, collected, &store, now_ms)?;
+    audit::save_snapshots(&mut store, &audits, now_ms)?;
+    let alerts = audit::all_alerts(&audits, cfg);
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let doc = audit::build(cfg, &audits, alerts, now_ms, generated_ms, duration_ms);
+    let text = audit::render(&doc, args.format)?;
+    let dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| data.root().join("reports"));
+    let path = audit::write(&dir, &doc.audit_metadata.report_date, args.format, &text)?;
+
+    if args.json {
+        output::print_json(&doc)?;
+    } else {
+        let mut t = Table::new(&[
+            "ACCOUNT",
+            "CREDENTIAL",
+            "STATUS",
+            "TIGHTEST WINDOW",
+            "USED",
+            "BURN/DAY",
+            "RUNS OUT",
+            "NEXT RESET",
+        ]);
+        for (a, q) in audits.iter().zip(&doc.quotas) {
+            let tight = a.quota.tightest();
+            let cred_style = if a.credential.state.is_failure() {
+                style::BAD
+            } else if a.credential.state == crate::check::State::ExpiringSoon {
+                style::WARN
+            } else {
+                style::PLAIN
+            };
+            t.row(vec![
+                format!("{}/{}", a.provider, a.account).into(),
+                Cell::styled(a.credential.state.as_str(), cred_style),
+                if a.enabled {
+                    status_cell(a.quota.status)
+                } else {
+                    Cell::styled("disabled", style::DIM)
+                },
+                tight.map_or_else(|| "-".to_string(), |w| w.key()).into(),
+                tight
+                    .and_then(|w| match (w.used, w.limit, w.percent) {
+                        (Some(u), Some(l), Some(p)) => Some(format!(
+                            "{:.0}% of {}",
+                            p,
+                            amount(l, w.unit == crate::config::QuotaUnit::Usd)
+                        ))
+                        .filter(|_| u >= 0.0),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "-".to_string())
+                    .into(),
+                q.burn_rate_per_day
+                    .map_or_else(|| "-".to_string(), |b| amount(b.round(), false))
+                    .into(),
+                q.exhaustion_date
+                    .as_deref()
+                    .map_or("-", |d| d.get(..10).unwrap_or(d))
+                    .to_string()
+                    .into(),
+                q.next_reset
+                    .as_deref()
+                    .map_or("-", |d| d.get(..16).unwrap_or(d))
+                    .replace('T', " ")
+                    .into(),
+            ]);
+        }
+        let mut out = t.render();
+        if doc.alerts.is_empty() {
+            out.push_str("\nno alerts\n");
+        } else {
+            out.push('\n');
+            for a in &doc.alerts {
+                let (word, st) = match a.level {
+                    Level::Critical => ("critical", style::BAD),
+                    Level::Warning => ("warning", style::WARN),
+                };
+                out.push_str(&format!(
+                    "{st}{word:<8}{} {}/{}: {}\n         {}→ {}{}\n",
+                    st.render_reset(),
+                    a.provider,
+                    a.account,
+                    output::sanitize(&a.message),
+                    style::DIM,
+                    output::sanitize(&a.action),
+                    style::DIM.render_reset()
+                ));
+            }
+        }
+        out.push_str(&format!("\nreport: {}\n", path.display()));
+        output::print(&out)?;
+    }
+    let failed = args
+        .fail_on
+        .is_some_and(|lvl| doc.alerts.iter().any(|a| a.level >= lvl));
+    Ok(if failed { exit::FINDINGS } else { exit::OK })
+}
+
+fn amount(v: f64, money: bool) -> String {
+    if money {
+        format!("${v:.2}")
+    } else if v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
+        output::thousands(v as u64)
+    } else {
+        format!("{v:.2}")
+    }
+}
