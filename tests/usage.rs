@@ -530,3 +530,132 @@ fn long_lines_grow_the_buffer_and_oversized_lines_are_skipped() {
     );
     assert_eq!(s.bytes_read, 0);
 }
+
+#[test]
+fn a_log_rewritten_in_place_is_read_again_from_the_start() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let f = dir.join("s.jsonl");
+    let src = || vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)];
+    let lines = |prefix: &str, n: usize, out: u64| -> String {
+        (0..n)
+            .map(|i| {
+                line(
+                    &format!("{prefix}{i}"),
+                    &format!("r{prefix}{i}"),
+                    "2026-09-01T10:00:00Z",
+                    out,
+                ) + "\n"
+            })
+            .collect()
+    };
+    let mut l = ledger();
+    std::fs::write(&f, lines("a", 8, 100)).expect("write");
+    run_scan(&mut l, src());
+    assert_eq!(summary(&total(&l)), (8, 80, 800, 800, 0));
+
+    // Same inode, truncated and rewritten longer: every new line counts, none is half-read.
+    let mut h = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .expect("open");
+    h.set_len(0).expect("truncate");
+    std::io::Write::write_all(&mut h, lines("b", 12, 1000).as_bytes()).expect("write");
+    drop(h);
+    let s = run_scan(&mut l, src());
+    assert_eq!(s.corrupt, 0);
+    assert_eq!(summary(&total(&l)), (20, 200, 800 + 12_000, 2000, 0));
+
+    // Rewritten at exactly the same size (another mtime): read again too.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let same = lines("c", 12, 1000);
+    assert_eq!(
+        same.len(),
+        std::fs::metadata(&f).expect("meta").len() as usize
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .and_then(|mut h| std::io::Write::write_all(&mut h, same.as_bytes()))
+        .expect("rewrite");
+    let s = run_scan(&mut l, src());
+    assert_eq!(s.files_read, 1);
+    assert_eq!(summary(&total(&l)).0, 32);
+}
+
+#[test]
+fn absurd_numbers_and_times_are_unreadable_not_fatal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let raw = |id: &str, ts: &str, input: &str| {
+        format!(
+            r#"{{"type":"assistant","timestamp":"{ts}","requestId":"r{id}","message":{{"id":"{id}","model":"m","usage":{{"input_tokens":{input},"output_tokens":1}}}}}}"#
+        ) + "\n"
+    };
+    let text = [
+        raw("m1", "2026-09-01T10:00:00Z", "10"),
+        raw("m2", "2026-09-01T10:00:00Z", "18446744073709551615"),
+        raw("m3", "2026-09-01T10:00:00Z", "5000000000000000000"),
+        raw("m4", "2026-09-01T10:00:00Z", "5000000000000000000"),
+        raw("m5", "1969-12-31T23:00:00Z", "10"),
+        raw("m6", "9999-12-31T23:59:59Z", "10"),
+    ]
+    .concat();
+    std::fs::write(dir.join("s.jsonl"), text).expect("write");
+    let mut l = ledger();
+    let s = run_scan(
+        &mut l,
+        vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)],
+    );
+    assert_eq!((s.records, s.corrupt), (1, 5));
+    assert_eq!(summary(&total(&l)), (1, 10, 1, 0, 0));
+}
+
+#[test]
+fn chunks_of_one_response_keep_the_largest_and_other_responses_stay_apart() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let text = [
+        // One response whose later chunk is smaller: the 400 counts.
+        line("msg_B", "req_B", "2026-09-01T10:00:00Z", 400),
+        line("msg_B", "req_B", "2026-09-01T10:00:01Z", 7),
+        // Two messages under one request id: both count.
+        line("msg_C1", "req_SAME", "2026-09-01T10:00:02Z", 100),
+        line("msg_C2", "req_SAME", "2026-09-01T10:00:03Z", 200),
+        // Spaced JSON, growing: the last counts.
+        line("msg_D", "req_D", "2026-09-01T10:00:04Z", 1).replace("\":", "\": "),
+        line("msg_D", "req_D", "2026-09-01T10:00:05Z", 50).replace("\":", "\": "),
+    ]
+    .join("\n")
+        + "\n";
+    std::fs::write(dir.join("s.jsonl"), text).expect("write");
+    let mut l = ledger();
+    run_scan(
+        &mut l,
+        vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)],
+    );
+    assert_eq!(summary(&total(&l)), (4, 40, 400 + 100 + 200 + 50, 400, 0));
+}
+
+#[test]
+fn file_names_that_are_not_utf8_keep_their_own_cursors() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (name, id) in [(&b"\xff.jsonl"[..], "m1"), (&b"\xfe.jsonl"[..], "m2")] {
+        std::fs::write(
+            dir.join(std::ffi::OsStr::from_bytes(name)),
+            line(id, id, "2026-09-01T10:00:00Z", 3) + "\n",
+        )
+        .expect("write");
+    }
+    let mut l = ledger();
+    let src = || vec![source(&tmp.path().join("projects"), &usage::claude::FORMAT)];
+    assert_eq!(run_scan(&mut l, src()).files_read, 2);
+    assert_eq!(run_scan(&mut l, src()).files_read, 0);
+    assert_eq!(total(&l).events, 2);
+}

@@ -117,6 +117,10 @@ const MIGRATIONS: &[&str] = &[
         limit_value REAL,
         PRIMARY KEY (account, quota, day)
     ) WITHOUT ROWID;",
+    // 5: a hash of the bytes just before each cursor's offset, so a log rewritten in place
+    // (same inode, same or larger size) is read again from the start instead of from the old
+    // offset.
+    "ALTER TABLE usage_files ADD COLUMN tail_hash INTEGER;",
 ];
 
 /// An open ledger.
@@ -151,10 +155,26 @@ pub struct RunRecord {
 }
 
 pub(crate) fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::usage(
-        format!("ledger {}: {e}", path.display()),
-        Some("if the file is corrupt, move it away; xnai creates a new one".to_string()),
-    )
+    use rusqlite::ErrorCode as C;
+    let hint = match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => Some(
+            "another xnai process kept the ledger busy for more than 10 s; run this again when \
+             it has finished"
+                .to_string(),
+        ),
+        Some(C::NotADatabase | C::DatabaseCorrupt) => Some(format!(
+            "the file is damaged: move it away (mv {0} {0}.bad) and xnai starts a new ledger; \
+             usage is read again from the agents' logs",
+            fsutil::shell_quote(&path.display().to_string())
+        )),
+        Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => Some(format!(
+            "xnai needs to write {} and its directory: check their owner and permissions",
+            path.display()
+        )),
+        Some(C::DiskFull) => Some("free some disk space and run this again".to_string()),
+        _ => None,
+    };
+    Error::usage(format!("ledger {}: {e}", path.display()), hint)
 }
 
 impl Store {
@@ -170,7 +190,7 @@ impl Store {
             .append(true)
             .mode(fsutil::FILE_MODE)
             .open(path)
-            .map_err(|e| Error::io("creating", path, e))?;
+            .map_err(|e| Error::io("opening the ledger", path, e))?;
         // An existing ledger made readable by someone else is made private again.
         if let Ok(meta) = file.metadata()
             && meta.permissions().mode() & 0o077 != 0

@@ -132,7 +132,12 @@ impl Store {
     /// the earlier one's rows.
     pub fn save_snapshots(&mut self, account: i64, snaps: &[Snapshot]) -> Result<()> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        // IMMEDIATE: take the write lock up front. A read transaction that later wants to
+        // write fails at once when another process wrote in between; this one waits.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
         {
             let mut st = tx
                 .prepare_cached(

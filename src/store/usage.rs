@@ -25,6 +25,9 @@ pub struct Cursor {
     pub offset: u64,
     /// The format's parsing state at `offset`.
     pub state: FileState,
+    /// Hash of the bytes just before `offset` (see [`crate::usage::scan`]): they never change
+    /// in a file that is only appended to.
+    pub tail_hash: Option<u64>,
 }
 
 /// One aggregated row of `xnai usage`.
@@ -81,7 +84,8 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT path, dev, ino, size, mtime_ns, offset, state FROM usage_files WHERE account = ?1",
+                "SELECT path, dev, ino, size, mtime_ns, offset, state, tail_hash
+                 FROM usage_files WHERE account = ?1",
             )
             .map_err(|e| db_err(&self.path, e))?;
         let rows = st
@@ -96,6 +100,7 @@ impl Store {
                         mtime_ns: r.get(4)?,
                         offset: u(r.get(5)?),
                         state: serde_json::from_str(&state).unwrap_or_default(),
+                        tail_hash: r.get::<_, Option<i64>>(7)?.map(|h| h as u64),
                     },
                 ))
             })
@@ -119,7 +124,12 @@ impl Store {
     ) -> Result<()> {
         let tool_events = events.into_iter();
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        // IMMEDIATE: take the write lock up front. A read transaction that later wants to
+        // write fails at once when another process wrote in between; this one waits.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
         let mut daily: HashMap<(i64, &str, Arc<str>), Delta> = HashMap::new();
         let mut changed: Vec<(&'static str, &Event)> =
             Vec::with_capacity(tool_events.size_hint().0);
@@ -224,11 +234,13 @@ impl Store {
             .map_err(|e| db_err(&path, e))?;
             let mut cur = tx
                 .prepare_cached(
-                    "INSERT INTO usage_files (account, path, tool, dev, ino, size, mtime_ns, offset, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO usage_files (account, path, tool, dev, ino, size, mtime_ns, offset, state,
+                        tail_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (account, path) DO UPDATE SET tool = excluded.tool, dev = excluded.dev,
                         ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns,
-                        offset = excluded.offset, state = excluded.state",
+                        offset = excluded.offset, state = excluded.state,
+                        tail_hash = excluded.tail_hash",
                 )
                 .map_err(|e| db_err(&path, e))?;
             for (p, tool, c) in cursors {
@@ -242,7 +254,8 @@ impl Store {
                     i(c.size),
                     c.mtime_ns,
                     i(c.offset),
-                    state
+                    state,
+                    c.tail_hash.map(|h| h as i64)
                 ])
                 .map_err(|e| db_err(&path, e))?;
             }

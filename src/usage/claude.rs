@@ -6,16 +6,18 @@
 //! response is streamed as several lines with growing `output_tokens`: they share message id and
 //! request id, and the largest wins (keeping the first undercounts output by about a third).
 //! Sidechain replays of a parent's message carry the same ids and collapse the same way.
-//! Chunks of one response are written one after another: only the last of such a run is parsed
-//! (see [`LogFormat::stream_key`]), which halves the parsing on real logs.
 
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
+
 use serde::Deserialize;
 
-use super::{Corrupt, Event, FileKind, FileState, LogFormat, Output, parse_ms, stable_hash};
+use super::{
+    Corrupt, Event, FileKind, FileState, LogFormat, Output, StreamKey, parse_ms, stable_hash,
+};
 
 /// The Claude Code format.
 #[derive(Debug)]
@@ -71,18 +73,37 @@ impl LogFormat for ClaudeCode {
     fn prefilter(&self) -> Option<&'static [u8]> {
         Some(b"\"usage\"")
     }
-    fn stream_key<'l>(&self, line: &'l [u8]) -> Option<&'l [u8]> {
-        // `"requestId":"` cannot occur inside a JSON string (its quotes would be escaped),
-        // only as a key; Claude Code writes one per line, and a streamed response repeats it
-        // on each chunk.
-        const KEY: &[u8] = b"\"requestId\":\"";
-        // Built once: building a searcher per line cost more than the search itself.
-        static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
-            LazyLock::new(|| memchr::memmem::Finder::new(KEY));
-        let at = FINDER.find(line)? + KEY.len();
-        let len = memchr::memchr(b'"', &line[at..])?;
-        Some(&line[at..at + len])
+    fn stream_key<'l>(&self, line: &'l [u8]) -> Option<StreamKey<'l>> {
+        // Keys are searched as `"key":` followed by a value: inside a JSON string the quotes
+        // would be escaped, so a match is a real key. `requestId` and the message id (`msg_`)
+        // occur once per line; `output_tokens` is the first after `"usage":`.
+        static REQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"requestId\":\""));
+        static MSG: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"id\":\"msg_"));
+        static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":"));
+        static OUT: LazyLock<Finder<'static>> =
+            LazyLock::new(|| Finder::new(b"\"output_tokens\":"));
+        let string_at = |f: &Finder<'_>, skip: usize| -> Option<&'l [u8]> {
+            let at = f.find(line)? + f.needle().len() - skip;
+            let len = memchr::memchr(b'"', &line[at..])?;
+            Some(&line[at..at + len])
+        };
+        let req = string_at(&REQ, 0)?;
+        let msg = string_at(&MSG, 4)?;
+        let usage = USAGE.find(line)?;
+        let o = usage + OUT.find(&line[usage..])? + OUT.needle().len();
+        let digits = line[o..].iter().skip_while(|b| **b == b' ');
+        let mut rank: u64 = 0;
+        let mut any = false;
+        for b in digits.take_while(|b| b.is_ascii_digit()) {
+            rank = rank.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            any = true;
+        }
+        any.then_some(StreamKey {
+            id: (req, msg),
+            rank,
+        })
     }
+
     fn parse_line(
         &self,
         line: &[u8],
@@ -99,7 +120,12 @@ impl LogFormat for ClaudeCode {
             u.cache_creation_input_tokens.unwrap_or(0),
             u.cache_read_input_tokens.unwrap_or(0),
         );
-        if input + output + cw + cr == 0 {
+        if input
+            .saturating_add(output)
+            .saturating_add(cw)
+            .saturating_add(cr)
+            == 0
+        {
             // Synthetic messages (API errors, usage-limit notices) carry no usage.
             return Ok(());
         }

@@ -64,13 +64,13 @@ impl LogFormat for ClineTasks {
             let n = |k: &str| info.get(k).and_then(Value::as_u64).unwrap_or(0);
             let (input, output) = (n("tokensIn"), n("tokensOut"));
             let (cw, cr) = (n("cacheWrites"), n("cacheReads"));
-            if input + output + cw + cr == 0 {
+            if super::sum(&[input, output, cw, cr]) == 0 {
                 continue;
             }
             let model = out.model(info.get("model").and_then(Value::as_str).unwrap_or(""));
             out.push(Event {
                 key: stable_hash(&[b"cline", task.as_bytes(), ts.to_string().as_bytes()]),
-                revision: i64::try_from(input + output + cw + cr).unwrap_or(i64::MAX),
+                revision: i64::try_from(super::sum(&[input, output, cw, cr])).unwrap_or(i64::MAX),
                 timestamp_ms: ts,
                 model,
                 input,

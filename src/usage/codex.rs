@@ -92,6 +92,7 @@ fn observations(rl: &Value, at_ms: i64, out: &mut Output) {
             if let Some(used) = rl
                 .get(format!("{name}_used_percent"))
                 .and_then(Value::as_f64)
+                .filter(|u| u.is_finite() && (0.0..=1000.0).contains(u))
             {
                 out.observations.push(Observation {
                     observed_ms: at_ms,
@@ -103,7 +104,7 @@ fn observations(rl: &Value, at_ms: i64, out: &mut Output) {
                     resets_at_ms: rl
                         .get(format!("{name}_resets_in_seconds"))
                         .and_then(Value::as_i64)
-                        .map(|s| at_ms + s * 1000),
+                        .and_then(|s| s.checked_mul(1000)?.checked_add(at_ms)),
                 });
             }
         }
@@ -119,18 +120,22 @@ fn observations(rl: &Value, at_ms: i64, out: &mut Output) {
         let Some(w) = rl.get(name).filter(|w| w.is_object()) else {
             continue;
         };
-        let Some(used) = w.get("used_percent").and_then(Value::as_f64) else {
+        let Some(used) = w
+            .get("used_percent")
+            .and_then(Value::as_f64)
+            .filter(|u| u.is_finite() && (0.0..=1000.0).contains(u))
+        else {
             continue;
         };
         let resets = w
             .get("resets_at")
             .or_else(|| w.get("reset_at"))
             .and_then(Value::as_i64)
-            .map(|s| s * 1000)
+            .and_then(|s| s.checked_mul(1000))
             .or_else(|| {
                 w.get("resets_in_seconds")
                     .and_then(Value::as_i64)
-                    .map(|s| at_ms + s * 1000)
+                    .and_then(|s| s.checked_mul(1000)?.checked_add(at_ms))
             });
         out.observations.push(Observation {
             observed_ms: at_ms,

@@ -87,7 +87,7 @@ impl LogFormat for CopilotCli {
                         .or_else(|| r.get("count").and_then(Value::as_u64))
                 })
                 .unwrap_or(0);
-            if input + output + cr + cw + requests == 0 {
+            if super::sum(&[input, output, cr, cw, requests]) == 0 {
                 continue;
             }
             let model = out.model(model);

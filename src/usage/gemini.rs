@@ -52,7 +52,7 @@ fn event(session: &str, m: &Value) -> Result<Option<Event>, Corrupt> {
         n("thoughts"),
         n("tool"),
     );
-    if input + output + thoughts + tool == 0 {
+    if super::sum(&[input, output, thoughts, tool]) == 0 {
         return Ok(None);
     }
     let ts = m
@@ -61,13 +61,13 @@ fn event(session: &str, m: &Value) -> Result<Option<Event>, Corrupt> {
         .and_then(parse_ms)
         .ok_or(Corrupt)?;
     let id = m.get("id").and_then(Value::as_str).unwrap_or("");
-    let total = input + output + thoughts + tool;
+    let total = super::sum(&[input, output, thoughts, tool]);
     Ok(Some(Event {
         key: stable_hash(&[b"gemini", session.as_bytes(), id.as_bytes()]),
         revision: i64::try_from(total).unwrap_or(i64::MAX),
         timestamp_ms: ts,
         model: std::sync::Arc::from(m.get("model").and_then(Value::as_str).unwrap_or("")),
-        input: input.saturating_sub(cached) + tool,
+        input: input.saturating_sub(cached).saturating_add(tool),
         output: output + thoughts,
         cache_read: cached,
         cache_write: 0,

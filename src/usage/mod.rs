@@ -67,6 +67,14 @@ pub struct Observation {
     pub resets_at_ms: Option<i64>,
 }
 
+/// The largest count one record may carry (about a trillion): far above any real response,
+/// far below where sums of many records could overflow.
+pub const MAX_TOKENS: u64 = 1 << 40;
+/// Records before 2000-01-01 are not from an AI coding agent.
+pub const MIN_TIME_MS: i64 = 946_684_800_000;
+/// Nor after 2100-01-01.
+pub const MAX_TIME_MS: i64 = 4_102_444_800_000;
+
 /// What parsing a file produced.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -85,7 +93,27 @@ impl Output {
     /// Adds a record. A streamed response's chunks are written one after another, so a record
     /// with the same key as the previous one replaces it when its revision is not smaller:
     /// most duplicates never reach the scan's de-duplication map.
+    ///
+    /// A record no tool could have written — more than [`MAX_TOKENS`] in one count, or a time
+    /// outside [`MIN_TIME_MS`, `MAX_TIME_MS`) — is counted as unreadable instead: one absurd
+    /// number must not swamp or overflow every total after it.
     pub fn push(&mut self, e: Event) {
+        let counts = [
+            e.input,
+            e.output,
+            e.cache_read,
+            e.cache_write,
+            e.reasoning,
+            e.requests,
+        ];
+        if counts.iter().any(|c| *c > MAX_TOKENS)
+            || !(MIN_TIME_MS..MAX_TIME_MS).contains(&e.timestamp_ms)
+            || e.cost_usd
+                .is_some_and(|c| !c.is_finite() || !(0.0..1e9).contains(&c))
+        {
+            self.corrupt += 1;
+            return;
+        }
         if let Some(last) = self.events.last_mut()
             && last.key == e.key
         {
@@ -108,6 +136,15 @@ impl Output {
         }
         m
     }
+}
+
+/// A streamed response's identity and progress, read from a line's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamKey<'l> {
+    /// The identity: consecutive lines with equal ids are chunks of one response.
+    pub id: (&'l [u8], &'l [u8]),
+    /// How far along (output tokens so far).
+    pub rank: u64,
 }
 
 /// A line or record that could not be parsed (counted, never fatal).
@@ -145,13 +182,6 @@ pub trait LogFormat: Sync + Send {
         None
     }
 
-    /// For [`FileKind::Lines`]: a cheap identity of the response a line belongs to, found
-    /// without parsing. Consecutive lines with the same identity are chunks of one streamed
-    /// response, each superseding the one before, so only the last of a run is parsed.
-    fn stream_key<'l>(&self, _line: &'l [u8]) -> Option<&'l [u8]> {
-        None
-    }
-
     /// For [`FileKind::Lines`]: parses one line of `file`. `Err(Corrupt)` counts it.
     fn parse_line(
         &self,
@@ -161,6 +191,13 @@ pub trait LogFormat: Sync + Send {
         _out: &mut Output,
     ) -> Result<(), Corrupt> {
         Ok(())
+    }
+
+    /// For [`FileKind::Lines`]: which streamed response a line is a chunk of, and how far
+    /// along, found without parsing. Of consecutive lines of one response only the one with
+    /// the highest rank is parsed (the later one on a tie). `None`: parse the line.
+    fn stream_key<'l>(&self, _line: &'l [u8]) -> Option<StreamKey<'l>> {
+        None
     }
 
     /// For [`FileKind::Whole`] and [`FileKind::Sqlite`]: parses the file at `path`.
@@ -199,6 +236,12 @@ pub fn tool_name(name: &str) -> &'static str {
     .into_iter()
     .find(|t| *t == name)
     .unwrap_or("other")
+}
+
+/// A sum of counts that saturates instead of overflowing on absurd input (which
+/// [`Output::push`] then rejects).
+pub fn sum(counts: &[u64]) -> u64 {
+    counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
 }
 
 /// FNV-1a, 64 bit: event keys must hash the same in every xnai version and process, which

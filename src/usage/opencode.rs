@@ -35,7 +35,7 @@ fn event(m: &Value) -> Result<Option<Event>, Corrupt> {
     let n = |p: &str| t.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     let (input, output, reasoning) = (n("/input"), n("/output"), n("/reasoning"));
     let (cr, cw) = (n("/cache/read"), n("/cache/write"));
-    let total = input + output + reasoning + cr + cw;
+    let total = super::sum(&[input, output, reasoning, cr, cw]);
     if total == 0 {
         return Ok(None);
     }

@@ -80,6 +80,8 @@ struct Work {
     format: &'static dyn LogFormat,
     start: u64,
     state: FileState,
+    /// The cursor's hash of the bytes before `start`, checked before reading on from there.
+    tail_hash: Option<u64>,
     id: FileId,
 }
 
@@ -172,9 +174,9 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                         continue;
                     }
                 };
-                let key = path.to_string_lossy().into_owned();
+                let key = path_key(&path);
                 let id = FileId::of(&path, &meta, src.format.kind());
-                let (start, state) = match cursors.get(&key) {
+                let (start, state, tail_hash) = match cursors.get(&key) {
                     Some(c)
                         if c.dev == id.dev
                             && c.ino == id.ino
@@ -191,10 +193,10 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                             && id.size >= c.size
                             && id.size >= c.offset =>
                     {
-                        (c.offset, c.state.clone())
+                        (c.offset, c.state.clone(), c.tail_hash)
                     }
                     // New, replaced, truncated, or a whole-file format: from the start.
-                    _ => (0, FileState::new()),
+                    _ => (0, FileState::new(), None),
                 };
                 work.push(Work {
                     target: ti,
@@ -203,6 +205,7 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                     format: src.format,
                     start,
                     state,
+                    tail_hash,
                     id,
                 });
             }
@@ -333,26 +336,27 @@ fn process(w: &Work, buf: &mut Vec<u8>, out: &mut Output) -> FileDone {
         observations: 0,
         error: None,
     };
-    let cursor = |offset: u64, state: FileState| Cursor {
+    let cursor = |offset: u64, state: FileState, tail_hash: Option<u64>| Cursor {
         dev: w.id.dev,
         ino: w.id.ino,
         size: w.id.size,
         mtime_ns: w.id.mtime_ns,
         offset,
         state,
+        tail_hash,
     };
     match w.format.kind() {
         FileKind::Whole | FileKind::Sqlite => match w.format.parse_file(&w.path, out) {
             Ok(()) => {
                 done.bytes = w.id.size;
-                done.cursor = Some(cursor(w.id.size, FileState::new()));
+                done.cursor = Some(cursor(w.id.size, FileState::new(), None));
             }
             Err(e) => done.error = Some(format!("{}: {e}", w.path.display())),
         },
         FileKind::Lines => {
             let mut state = w.state.clone();
             match read_lines(w, buf, &mut state, out, &mut done) {
-                Ok(offset) => done.cursor = Some(cursor(offset, state)),
+                Ok((offset, tail)) => done.cursor = Some(cursor(offset, state, tail)),
                 Err(e) => done.error = Some(format!("{}: {e}", w.path.display())),
             }
         }
@@ -360,21 +364,68 @@ fn process(w: &Work, buf: &mut Vec<u8>, out: &mut Output) -> FileDone {
     done
 }
 
-/// Reads the file from `w.start`, parses every complete line the prefilter selects, and returns
-/// the offset after the last complete line.
+/// How many bytes before a cursor's offset its fingerprint covers.
+const TAIL: u64 = 4096;
+
+/// The fingerprint of the bytes before `offset`: unchanged while a file is only appended to,
+/// different (almost surely) once it was rewritten in place.
+fn tail_hash(f: &File, offset: u64) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let from = offset.saturating_sub(TAIL);
+    let mut b = vec![0u8; (offset - from) as usize];
+    let mut got = 0;
+    while got < b.len() {
+        match f.read_at(&mut b[got..], from + got as u64) {
+            Ok(0) => return Ok(None),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(crate::usage::stable_hash(&[&b])))
+}
+
+/// The cursor key of a path: the path itself, or for a name that is not UTF-8 (which a lossy
+/// conversion would confuse with another) `x:` and its bytes in hex. Scanned paths are
+/// absolute, so the two never meet.
+fn path_key(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match p.to_str() {
+        Some(s) => s.to_string(),
+        None => {
+            let bytes = p.as_os_str().as_bytes();
+            let mut s = String::with_capacity(2 + bytes.len() * 2);
+            s.push_str("x:");
+            for b in bytes {
+                s.push_str(&format!("{b:02x}"));
+            }
+            s
+        }
+    }
+}
+
+/// Reads the file from `w.start` (from the start when the bytes before it changed), parses
+/// every complete line the prefilter selects, and returns the offset after the last complete
+/// line with the fingerprint of the bytes before it.
 fn read_lines(
     w: &Work,
     buf: &mut Vec<u8>,
     state: &mut FileState,
     out: &mut Output,
     done: &mut FileDone,
-) -> std::io::Result<u64> {
+) -> std::io::Result<(u64, Option<u64>)> {
     let mut f = File::open(&w.path)?;
-    if w.start > 0 {
-        f.seek(SeekFrom::Start(w.start))?;
+    let mut start = w.start;
+    if start > 0 && w.tail_hash.is_some() && tail_hash(&f, start)? != w.tail_hash {
+        // Rewritten in place: what was read before is gone; read it all again.
+        start = 0;
+        state.clear();
+    }
+    if start > 0 {
+        f.seek(SeekFrom::Start(start))?;
     }
     let finder = w.format.prefilter().map(memchr::memmem::Finder::new);
-    let mut consumed = w.start;
+    let mut consumed = start;
     // One plain read(2) per chunk straight into a reused buffer: most files fit in one read,
     // so a file costs two reads (its bytes, then end of file).
     if buf.len() < CHUNK {
@@ -432,7 +483,7 @@ fn read_lines(
     }
     // A last line without its newline may still be being written: it is parsed only once
     // complete, so the cursor stays before it.
-    Ok(consumed)
+    Ok((consumed, tail_hash(&f, consumed)?))
 }
 
 /// Parses the complete lines in `region` (which ends with a newline, or is empty).
@@ -463,8 +514,8 @@ fn parse_region(
                 }
                 start = nl + 1;
             }
-            // The last line of a run of chunks of the same streamed response, not parsed yet.
-            let mut pending: Option<(&[u8], &[u8])> = None;
+            // Of a run of chunks of one streamed response, the furthest along, not parsed yet.
+            let mut pending: Option<(&[u8], crate::usage::StreamKey<'_>)> = None;
             let mut pos = 0;
             while pos < region.len() {
                 let Some(hit) = f.find(&region[pos..]) else {
@@ -480,14 +531,18 @@ fn parse_region(
                     continue;
                 }
                 match format.stream_key(l) {
-                    Some(key) => {
-                        if let Some((prev, prev_key)) = pending
-                            && prev_key != key
-                        {
-                            parse(prev, state, out);
+                    Some(key) => match pending {
+                        Some((_, prev)) if prev.id == key.id => {
+                            if key.rank >= prev.rank {
+                                pending = Some((l, key));
+                            }
                         }
-                        pending = Some((l, key));
-                    }
+                        _ => {
+                            if let Some((prev, _)) = pending.replace((l, key)) {
+                                parse(prev, state, out);
+                            }
+                        }
+                    },
                     None => {
                         if let Some((prev, _)) = pending.take() {
                             parse(prev, state, out);
