@@ -270,3 +270,130 @@ fn nothing_recorded_is_not_an_error() {
     let v = json(&usage(&home, &cfg, &["--json"]));
     assert_eq!(tokens(&v["totals"]), (0, 0, 0, 0, 0));
 }
+
+#[test]
+fn parallel_runs_wait_for_each_other() {
+    let home = Home::new();
+    let tree = home.path().join("gen");
+    let o = std::process::Command::new("python3")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/bench/gen-claude-logs.py"),
+        )
+        .arg(tree.join("projects"))
+        .arg("3")
+        .arg("7")
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected: Value = serde_json::from_slice(&o.stdout).expect("totals");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n",
+        "C".repeat(90),
+        tree.display()
+    ));
+    // Four cold scans of the same new logs at once: each must wait for the ledger, not fail.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            home.xnai_std()
+                .arg("--config")
+                .arg(&cfg)
+                .args(["usage", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["totals"]["output"], expected["totals"]["output"]);
+        assert_eq!(v["totals"]["events"], expected["totals"]["messages"]);
+    }
+}
+
+#[test]
+fn bad_ranges_repeated_dimensions_and_suspicious_sources_are_reported() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    let out = usage(
+        &home,
+        &cfg,
+        &["--since", "2026-09-05", "--until", "2026-09-01"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("not before --until"), "{}", out.stderr);
+    let out = usage(&home, &cfg, &["--by", "day,day"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("listed twice"), "{}", out.stderr);
+    let out = usage(&home, &cfg, &["--threads", "0"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    // A pasted token is not echoed back.
+    let tok = format!("sk-ant-oat01-{}", "Q".repeat(90));
+    let out = usage(&home, &cfg, &["--since", &tok]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!out.stderr.contains("QQQQ"), "{}", out.stderr);
+
+    // One tool home in two accounts, a typo, and the wrong level of directory.
+    let logs = home.path().join("logs/work");
+    let cfg = home.config(&format!(
+        "credentials:
+  claude:
+    accounts:
+      work:
+        oauth_token: sk-ant-oat01-{a}
+        usage_paths: [{w}]
+      twin:
+        oauth_token: sk-ant-oat01-{a}
+        usage_paths: [{w}, {typo}, {deep}]
+",
+        a = "A".repeat(90),
+        w = logs.display(),
+        typo = home.path().join("logs/wrok").display(),
+        deep = logs.join("projects").display(),
+    ));
+    let out = usage(&home, &cfg, &["--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is also counted for claude/work"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("wrok does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("has no projects inside: give the tool's home directory"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn blocks_ending_the_next_day_show_the_date() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("s.jsonl"),
+        format!(
+            "\u{feff}  {}\n",
+            line("m1", "r1", "2026-09-01T22:30:00Z", 5)
+        ),
+    )
+    .expect("write");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n",
+        "C".repeat(90),
+        home.path().join("logs").display()
+    ));
+    let out = usage(&home, &cfg, &["--blocks"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A byte order mark and leading spaces do not make the line unreadable.
+    assert!(
+        out.stdout.contains("2026-09-01 22:00") && out.stdout.contains("2026-09-02 03:00"),
+        "{}",
+        out.stdout
+    );
+}

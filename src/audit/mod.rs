@@ -223,12 +223,17 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
 /// Every alert, in a stable order: critical first, then by account and message.
 pub fn all_alerts(audits: &[AccountAudit], config: &Config) -> Vec<Alert> {
     let mut all: Vec<Alert> = audits.iter().flat_map(|a| alerts_for(a, config)).collect();
-    all.sort_by(|x, y| {
+    sort_alerts(&mut all);
+    all
+}
+
+/// Critical first, then by provider, account and message.
+pub fn sort_alerts(alerts: &mut [Alert]) {
+    alerts.sort_by(|x, y| {
         y.level.cmp(&x.level).then_with(|| {
             (&x.provider, &x.account, &x.message).cmp(&(&y.provider, &y.account, &y.message))
         })
     });
-    all
 }
 
 /// Records each account's windows as today's snapshots.

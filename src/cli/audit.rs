@@ -91,7 +91,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     };
     let audits = audit::evaluate(cfg, &accounts, collected, &store, now_ms)?;
     audit::save_snapshots(&mut store, &audits, now_ms)?;
-    let alerts = audit::all_alerts(&audits, cfg);
+    let mut alerts = audit::all_alerts(&audits, cfg);
+    for w in crate::usage::source_warnings(&accounts, &data) {
+        alerts.push(audit::Alert {
+            level: Level::Warning,
+            provider: w.provider,
+            account: w.account,
+            message: w.message,
+            action: "fix usage_paths in the credential file".to_string(),
+        });
+    }
+    audit::sort_alerts(&mut alerts);
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let doc = audit::build(cfg, &audits, alerts, now_ms, generated_ms, duration_ms);
     let text = audit::render(&doc, args.format)?;

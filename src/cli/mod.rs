@@ -165,12 +165,18 @@ pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
         let ms = ts.as_millisecond();
         return Ok(if end_of_day { ms + 86_400_000 } else { ms });
     }
+    // Echo only what looks like an attempt at a date: anything else may be a pasted secret.
+    let shown = if v.len() <= 40
+        && v.chars()
+            .all(|c| c.is_ascii_digit() || "-:TtZz.+ ".contains(c))
+    {
+        format!("`{v}`")
+    } else {
+        "the value given".to_string()
+    };
     Err(Error::usage(
-        format!(
-            "`{}` is not a date (YYYY-MM-DD) or an RFC 3339 time",
-            output::sanitize(v)
-        ),
-        None,
+        format!("{shown} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+        Some("for example 2026-09-01 or 2026-09-01T12:00:00Z".to_string()),
     ))
 }
 

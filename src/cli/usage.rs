@@ -38,13 +38,13 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Show what the scan read, and the lines it could not parse
+    /// Show what the scan read: files, bytes, records, unreadable and oversized lines
     #[arg(long, short = 'v')]
     pub verbose: bool,
 
     /// Read files with this many threads [default: the number of CPUs]
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 /// Parses `--since`/`--until`: a day (UTC) or an RFC 3339 instant, as Unix ms. A day given to
@@ -127,13 +127,29 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let accounts = check::select(cfg, &sel).map_err(|u| Error::usage(u.message, Some(u.hint)))?;
     let since = args.since.as_deref().map(|v| bound(v, false)).transpose()?;
     let until = args.until.as_deref().map(|v| bound(v, true)).transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(Error::usage(
+            "--since is not before --until: the range is empty",
+            Some("swap them".to_string()),
+        ));
+    }
+    for (i, d) in args.by.iter().enumerate() {
+        if args.by[..i].contains(d) {
+            return Err(Error::usage(
+                format!("`{}` is listed twice in --by", d.header().to_lowercase()),
+                None,
+            ));
+        }
+    }
     let data = ctx.data_dir()?;
     let mut store = Store::open(&data.ledger())?;
     let targets: Vec<scan::Target> = accounts
         .iter()
         .map(|a| crate::usage::target(a, &data))
         .collect();
-    let threads = args.threads.unwrap_or_else(|| {
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
     let stats = scan::scan(&mut store, &targets, threads)?;
@@ -151,6 +167,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     }
     for e in &stats.errors {
         output::warn(&format!("could not read {e}"));
+    }
+    for w in crate::usage::source_warnings(&accounts, &data) {
+        output::warn(&format!("{}/{}: {}", w.provider, w.account, w.message));
     }
     let ids: Vec<i64> = accounts
         .iter()
@@ -326,7 +345,13 @@ fn print_blocks(
                 .unwrap_or(&b.start)
                 .replace('T', " ")
                 .into(),
-            b.end.get(11..16).unwrap_or(&b.end).to_string().into(),
+            // The time alone when the block ends the day it started.
+            if b.end.get(..10) == b.start.get(..10) {
+                b.end.get(11..16).unwrap_or(&b.end).to_string()
+            } else {
+                b.end.get(..16).unwrap_or(&b.end).replace('T', " ")
+            }
+            .into(),
             if b.active {
                 Cell::styled("active", style::OK)
             } else {

@@ -15,7 +15,7 @@ pub mod opencode;
 pub mod report;
 pub mod scan;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -220,6 +220,81 @@ pub fn target(account: &Account, data: &DataDir) -> scan::Target {
         provider: account.provider_id.clone(),
         account: account.id.clone(),
         sources,
+    }
+}
+
+/// Problems with where accounts' usage comes from, for warnings: a `usage_paths` entry that
+/// does not exist or holds none of its tool's log directories (a typo, or the wrong level),
+/// and a log directory counted for two accounts (its usage then appears under both).
+pub fn source_warnings(accounts: &[&Account], data: &DataDir) -> Vec<SourceWarning> {
+    let mut out: Vec<SourceWarning> = Vec::new();
+    let mut seen: Vec<(PathBuf, String)> = Vec::new();
+    for a in accounts {
+        let label = a.label();
+        for p in &a.usage_paths {
+            let sources = a.kind.usage_sources(p);
+            if !p.exists() {
+                out.push(SourceWarning::new(
+                    a,
+                    format!("usage_paths entry {} does not exist", p.display()),
+                ));
+            } else if !sources.is_empty() && !sources.iter().any(|s| s.root.exists()) {
+                let wanted: Vec<String> = sources
+                    .iter()
+                    .filter_map(|s| s.root.strip_prefix(p).ok())
+                    .map(|r| r.display().to_string())
+                    .collect();
+                out.push(SourceWarning::new(
+                    a,
+                    format!(
+                        "usage_paths entry {} has no {} inside: give the tool's home directory",
+                        p.display(),
+                        wanted.join(" or ")
+                    ),
+                ));
+            }
+        }
+        for src in &target(a, data).sources {
+            let Ok(real) = src.root.canonicalize() else {
+                continue;
+            };
+            if let Some((_, other)) = seen
+                .iter()
+                .find(|(r, other)| *other != label && (real.starts_with(r) || r.starts_with(&real)))
+            {
+                out.push(SourceWarning::new(
+                    a,
+                    format!(
+                        "{} is also counted for {other}: its usage appears under both",
+                        real.display()
+                    ),
+                ));
+            }
+            seen.push((real, label.clone()));
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// A problem with one account's usage sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceWarning {
+    /// Provider id.
+    pub provider: String,
+    /// Account id.
+    pub account: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SourceWarning {
+    fn new(a: &Account, message: String) -> Self {
+        SourceWarning {
+            provider: a.provider_id.clone(),
+            account: a.id.clone(),
+            message,
+        }
     }
 }
 

@@ -570,6 +570,13 @@ fn object_shaped(l: &[u8]) -> bool {
 
 fn trim(line: &[u8]) -> &[u8] {
     let mut l = line;
+    if let [0xEF, 0xBB, 0xBF, rest @ ..] = l {
+        // A byte order mark, as some editors write.
+        l = rest;
+    }
+    while let [b' ' | b'\t', rest @ ..] = l {
+        l = rest;
+    }
     while let [rest @ .., b'\r' | b' ' | b'\t'] = l {
         l = rest;
     }

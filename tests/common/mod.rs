@@ -50,6 +50,21 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Like [`Home::xnai`], as a plain `std::process::Command` (to spawn several at once).
+    pub fn xnai_std(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("xnai"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join(".config"))
+            .env("XDG_DATA_HOME", self.path().join(".local/share"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.path());
+        c
+    }
+}
+
 /// Output of a finished command as text.
 pub struct Out {
     pub code: i32,
