@@ -42,11 +42,9 @@ fn example_check_shows_the_mixed_table_and_exits_1() {
     assert!(row("xnai_iam/default").contains("JWT (RS256), signature verified"));
     assert!(row("xnai_iam_staging/default").contains(" invalid_signature "));
     assert!(row("local_llm/default").contains(" valid "));
-    assert!(
-        out.stdout.contains(
-            "9 accounts checked: 1 expired, 1 invalid_format, 1 invalid_signature, 6 valid"
-        )
-    );
+    assert!(out.stdout.contains(
+        "10 accounts checked: 1 expired, 1 invalid_format, 1 invalid_signature, 7 valid"
+    ));
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     assert!(!out.stdout.contains('\x1b'), "NO_COLOR must disable colour");
 }
@@ -63,7 +61,7 @@ fn example_check_json() {
     assert_eq!(out.code, 1);
     let v: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(v["ok"], false);
-    assert_eq!(v["summary"]["valid"], 6);
+    assert_eq!(v["summary"]["valid"], 7);
     let results = v["results"].as_array().expect("results");
     let by = |p: &str, a: &str| -> &Value {
         results

@@ -147,7 +147,9 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
     for w in &a.quota.windows {
         let what = format!("{}/{}", w.unit.name(), w.window.name());
         let of = match (w.used, w.limit) {
-            (Some(u), Some(l)) => format!(" ({} of {})", amount(u), amount(l)),
+            (Some(u), Some(l)) if w.unit != crate::config::QuotaUnit::Percent => {
+                format!(" ({} of {})", amount(u.round()), amount(l))
+            }
             _ => String::new(),
         };
         let reset = w
@@ -177,12 +179,20 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
             && p.runs_out_before_reset
             && let Some(ex) = p.exhaustion_ms
         {
+            let pace = w.pace_per_day.unwrap_or(0.0);
+            let rate = if w.window == crate::config::QuotaWindow::Rolling5h {
+                format!(
+                    "this window's pace ({}/hour)",
+                    amount((pace / 24.0).round())
+                )
+            } else {
+                format!("the current rate ({}/day)", amount(pace.round()))
+            };
             out.push(alert(
                 Level::Warning,
                 format!(
-                    "{what} runs out around {} at the current rate ({}/day), before its reset at {}",
+                    "{what} runs out around {} at {rate}, before its reset at {}",
                     crate::output::iso_ms(ex),
-                    amount((w.burn_rate_per_day.unwrap_or(0.0) * 100.0).round() / 100.0),
                     when(w.next_reset_ms)
                 ),
                 "slow down or move work to another account".to_string(),

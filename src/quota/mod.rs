@@ -90,6 +90,9 @@ pub struct WindowQuota {
     pub next_reset_ms: Option<i64>,
     /// Use per day over the last days (least squares).
     pub burn_rate_per_day: Option<f64>,
+    /// The rate the projection assumes, per day: the burn rate, or for a 5-hour window the
+    /// pace inside the window so far.
+    pub pace_per_day: Option<f64>,
     /// When it runs out at that rate.
     pub projection: Option<Projection>,
     /// Where `used` comes from: `ledger`, or the provider's own report.
@@ -287,6 +290,7 @@ impl<'a> Evaluator<'a> {
             start_ms: None,
             next_reset_ms: None,
             burn_rate_per_day: None,
+            pace_per_day: None,
             projection: None,
             source: "ledger".to_string(),
             note: None,
@@ -347,18 +351,21 @@ impl<'a> Evaluator<'a> {
             Some(s) if block_events => {
                 // Within a 5-hour window the day's average says little: the window's own
                 // pace does.
-                let elapsed = (now - s.start_ms).max(MIN_BLOCK_ELAPSED_MS);
-                let rate = used / (elapsed as f64 / DAY_MS as f64);
+                let rate = window_pace(used, s.start_ms, now);
+                w.pace_per_day = Some(rate);
                 burn::project(used, limit.limit, Some(rate), now, Some(s.end_ms), None)
             }
-            Some(s) => burn::project(
-                used,
-                limit.limit,
-                w.burn_rate_per_day,
-                now,
-                Some(s.end_ms),
-                Some(s.end_ms - s.start_ms),
-            ),
+            Some(s) => {
+                w.pace_per_day = w.burn_rate_per_day;
+                burn::project(
+                    used,
+                    limit.limit,
+                    w.burn_rate_per_day,
+                    now,
+                    Some(s.end_ms),
+                    Some(s.end_ms - s.start_ms),
+                )
+            }
             None => burn::project(used, limit.limit, None, now, None, None),
         });
         Ok(w)
@@ -421,6 +428,7 @@ impl<'a> Evaluator<'a> {
             start_ms: None,
             next_reset_ms: None,
             burn_rate_per_day: None,
+            pace_per_day: None,
             projection: None,
             source: "none".to_string(),
             note: Some("no provider report of this window in the last 8 days".to_string()),
@@ -471,16 +479,32 @@ impl<'a> Evaluator<'a> {
             })
             .collect();
         w.burn_rate_per_day = burn::slope_per_day(&burn::cumulative(&points));
+        // A 5-hour window is judged by its own pace, as with the ledger's.
+        w.pace_per_day = match (win, w.start_ms) {
+            (QuotaWindow::Rolling5h, Some(start)) => Some(window_pace(used, start, now)),
+            _ => w.burn_rate_per_day,
+        };
         w.projection = Some(burn::project(
             used,
             limit_v,
-            w.burn_rate_per_day,
+            w.pace_per_day,
             now,
             w.next_reset_ms,
-            window_ms,
+            if win == QuotaWindow::Rolling5h {
+                None
+            } else {
+                window_ms
+            },
         ));
         w
     }
+}
+
+/// Use per day at the pace since a window opened (at least [`MIN_BLOCK_ELAPSED_MS`] counted, so
+/// a window a minute old is not extrapolated from one request).
+fn window_pace(used: f64, start_ms: i64, now_ms: i64) -> f64 {
+    let elapsed = (now_ms - start_ms).max(MIN_BLOCK_ELAPSED_MS);
+    used / (elapsed as f64 / DAY_MS as f64)
 }
 
 fn latest_for_window(

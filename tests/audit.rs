@@ -1,0 +1,278 @@
+//! `xnai audit` end to end on the bundled example (the README's first command), the report as
+//! a snapshot, replacing a day's report, surviving a kill mid-write, and `--fail-on`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Home, Out, examples_dir, run};
+use serde_json::Value;
+
+const AS_OF: &str = "2026-11-28T18:00:00Z";
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_tree(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).expect("copy");
+        }
+    }
+}
+
+/// A copy of examples/ (without a ledger or reports a local run may have left).
+fn example(home: &Home) -> (PathBuf, PathBuf) {
+    let dst = home.path().join("examples");
+    copy_tree(&examples_dir().join("keys"), &dst.join("keys"));
+    copy_tree(
+        &examples_dir().join("data/instances"),
+        &dst.join("data/instances"),
+    );
+    let cfg = dst.join("credentials.yaml");
+    std::fs::copy(examples_dir().join("credentials.yaml"), &cfg).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (cfg, dst.join("data"))
+}
+
+fn audit(home: &Home, cfg: &Path, data: &Path, extra: &[&str]) -> Out {
+    run(home
+        .xnai()
+        .arg("--config")
+        .arg(cfg)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["audit", "--as-of", AS_OF])
+        .args(extra))
+}
+
+/// The report with what changes from run to run (times, the temp path) blanked.
+fn normalised(text: &str, home: &Home) -> String {
+    text.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("generated_at:") || t.starts_with("duration_ms:") {
+                format!(
+                    "{}{}",
+                    &l[..l.len() - t.len()],
+                    t.split(':').next().unwrap_or("").to_string() + ": <varies>"
+                )
+            } else {
+                l.replace(&home.path().display().to_string(), "<home>")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn the_readme_example_gives_the_expected_report() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let out = audit(&home, &cfg, &data, &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for want in [
+        "critical codex/pro: percent/rolling_5h at 93%",
+        "critical opencode/personal: credential expired",
+        "critical copilot/octo_two: credential invalid_format",
+        "critical xnai_iam_staging/default: credential invalid_signature",
+        "warning  claude/max: tokens/rolling_5h at 82.7% (2,481,220 of 3,000,000)",
+        "warning  claude/max: tokens/rolling_5h runs out around 2026-11-28T18:50:10Z",
+        "warning  copilot/octo_one: messages/monthly at 88% (44 of 50)",
+        "warning  opencode/work: tokens/weekly at 85.8% (429,159 of 500,000)",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "missing {want:?} in\n{}",
+            out.stdout
+        );
+    }
+    let report = data.join("reports/ACCOUNT-TRACKING-2026-11-28.yaml");
+    let text = std::fs::read_to_string(&report).expect("report");
+    let got = normalised(&text, &home);
+    let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/example-audit.yaml");
+    if std::env::var_os("XNAI_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snap, &got).expect("write snapshot");
+    }
+    let want =
+        std::fs::read_to_string(&snap).expect("snapshot (XNAI_UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(got, want, "report differs from {}", snap.display());
+}
+
+#[test]
+fn json_format_and_fail_on() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let out = audit(
+        &home,
+        &cfg,
+        &data,
+        &["--format", "json", "--json", "--fail-on", "critical"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["total_accounts"], 10);
+    assert_eq!(v["summary"]["alerts"]["critical"], 4);
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("reports/ACCOUNT-TRACKING-2026-11-28.json"))
+            .expect("json report"),
+    )
+    .expect("json");
+    assert_eq!(file["quotas"], v["quotas"]);
+    let codex = v["quotas"]
+        .as_array()
+        .expect("quotas")
+        .iter()
+        .find(|q| q["provider"] == "codex")
+        .expect("codex");
+    assert_eq!(codex["status"], "critical");
+    assert_eq!(codex["windows"][0]["unit"], "percent");
+    assert_eq!(codex["windows"][0]["source"], "codex rate_limits");
+
+    // Only credentials fail here; with every credential fine and nothing above 80 %, exit 0.
+    let quiet = home.config(&format!(
+        "credentials:\n  cline:\n    api_key: {}\n",
+        xnai::token::anthropic::make_key(xnai::token::anthropic::Kind::ApiKey, 'q')
+    ));
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&quiet)
+        .args(["audit", "--fail-on", "warning"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("no alerts"), "{}", out.stdout);
+}
+
+#[test]
+fn a_second_audit_the_same_day_replaces_the_report() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let first = audit(&home, &cfg, &data, &["--format", "json", "--json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = audit(&home, &cfg, &data, &["--format", "json", "--json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let a: Value = serde_json::from_str(&first.stdout).expect("json");
+    let b: Value = serde_json::from_str(&second.stdout).expect("json");
+    // Nothing new to read, and the same figures.
+    assert!(
+        a["quotas"][0]["collection"]["files_read"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    for q in b["quotas"].as_array().expect("quotas") {
+        assert_eq!(q["collection"]["files_read"], 0, "{q}");
+    }
+    let strip = |v: &Value| -> Vec<Value> {
+        v["quotas"]
+            .as_array()
+            .expect("quotas")
+            .iter()
+            .map(|q| q["windows"].clone())
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    let reports: Vec<_> = std::fs::read_dir(data.join("reports"))
+        .expect("reports")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        reports,
+        vec!["ACCOUNT-TRACKING-2026-11-28.json".to_string()]
+    );
+    let on_disk: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("reports/ACCOUNT-TRACKING-2026-11-28.json"))
+            .expect("read"),
+    )
+    .expect("json");
+    assert_eq!(
+        on_disk["audit_metadata"]["generated_at"],
+        b["audit_metadata"]["generated_at"]
+    );
+}
+
+#[test]
+fn an_audit_killed_mid_write_leaves_the_previous_report_whole() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let out = audit(&home, &cfg, &data, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = data.join("reports/ACCOUNT-TRACKING-2026-11-28.yaml");
+    let first = normalised(&std::fs::read_to_string(&report).expect("report"), &home);
+    // Later audits read nothing new: their report differs from the first in the collection
+    // counts only. A report after a kill must be one of the two, whole.
+    assert_eq!(audit(&home, &cfg, &data, &[]).code, 0);
+    let steady = normalised(&std::fs::read_to_string(&report).expect("report"), &home);
+    // Kill audits at many points of their run: the report is always a whole one.
+    for delay_ms in [0u64, 2, 5, 10, 20, 30, 45, 60, 90, 130] {
+        let mut child = home
+            .xnai_std()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["audit", "--as-of", AS_OF])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = normalised(
+            &std::fs::read_to_string(&report).expect("report still there"),
+            &home,
+        );
+        assert!(
+            text == first || text == steady,
+            "report damaged after a kill at {delay_ms} ms:\n{text}"
+        );
+    }
+    // No temporary files left visible as reports.
+    for e in std::fs::read_dir(data.join("reports"))
+        .expect("dir")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            name == "ACCOUNT-TRACKING-2026-11-28.yaml" || name.starts_with(".xnai-tmp-"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn report_and_output_hold_no_secret() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let secrets = [
+        "EXAMPLE-xnai-not-a-real-oauth-token",
+        "EXAMPLE-xnai-not-a-real-openai-key",
+        "EXAMPLE-xnai-not-a-real-google-token",
+        "EXAMPLE-xnai-not-a-real-key",
+        "xnaiNotARealGitHubTok",
+    ];
+    for extra in [&[][..], &["--json"][..], &["--format", "json"][..]] {
+        let out = audit(&home, &cfg, &data, extra);
+        for s in secrets {
+            assert!(
+                !out.stdout.contains(s) && !out.stderr.contains(s),
+                "{s} leaked"
+            );
+        }
+    }
+    for name in [
+        "ACCOUNT-TRACKING-2026-11-28.yaml",
+        "ACCOUNT-TRACKING-2026-11-28.json",
+    ] {
+        let text = std::fs::read_to_string(data.join("reports").join(name)).expect("report");
+        for s in secrets {
+            assert!(!text.contains(s), "{s} in {name}");
+        }
+    }
+}
