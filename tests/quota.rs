@@ -1,0 +1,328 @@
+//! Quota windows, thresholds, burn rate and projection on a real SQLite ledger, with a fixed
+//! clock: every figure here is worked out by hand.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use xnai::config::{Config, QuotaUnit, QuotaWindow, load_str};
+use xnai::quota::{Evaluator, Status, WindowQuota};
+use xnai::store::Store;
+use xnai::usage::{Event, Observation};
+
+const H: i64 = 3_600_000;
+const D: i64 = 24 * H;
+
+fn ms(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn config(quotas: &str) -> Config {
+    let text = format!(
+        "credentials:
+  claude:
+    accounts:
+      a:
+        oauth_token: sk-ant-oat01-{tok}
+        quotas:
+{quotas}
+quota_management:
+  alert_thresholds: {{warning_percentage: 80, critical_percentage: 90}}
+",
+        tok = "A".repeat(90)
+    );
+    load_str(&text, Path::new("/cfg/credentials.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Ledger {
+    _dir: tempfile::TempDir,
+    store: Store,
+    id: i64,
+}
+
+fn ledger() -> Ledger {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&dir.path().join("xnai.db")).expect("ledger");
+    let id = store.account_id("claude", "a").expect("id");
+    Ledger {
+        _dir: dir,
+        store,
+        id,
+    }
+}
+
+fn event(key: u64, at: i64, tokens: u64) -> Event {
+    Event {
+        key,
+        revision: 0,
+        timestamp_ms: at,
+        model: Arc::from("m"),
+        input: tokens,
+        output: 0,
+        cache_read: 0,
+        cache_write: 0,
+        reasoning: 0,
+        cost_usd: None,
+        requests: 1,
+    }
+}
+
+/// Saves events of `tokens` each at the given instants.
+fn record(l: &mut Ledger, at: &[(i64, u64)]) {
+    let mut evs: Vec<(&'static str, Event)> = at
+        .iter()
+        .enumerate()
+        .map(|(i, (t, n))| {
+            (
+                "claude",
+                event(1000 + i as u64 + (*t as u64 % 1_000_000) * 1000, *t, *n),
+            )
+        })
+        .collect();
+    evs.sort_by_key(|(_, e)| e.key as i64);
+    l.store
+        .save_scan(l.id, evs.iter().map(|(t, e)| (*t, e)), &[], &[])
+        .expect("save");
+}
+
+fn windows(cfg: &Config, l: &Ledger, now: i64) -> Vec<WindowQuota> {
+    let account = cfg.accounts().next().expect("account");
+    Evaluator::new(&l.store, cfg, now)
+        .account(account, Some(l.id))
+        .expect("evaluate")
+        .windows
+}
+
+#[test]
+fn weekly_window_resets_sunday_midnight_utc() {
+    let cfg = config(
+        "          - {limit: 1000, unit: tokens, window: weekly, reset: \"sunday 00:00 UTC\"}",
+    );
+    let mut l = ledger();
+    // Saturday 5 December 2026 23:30 and Sunday 6 December 00:30.
+    record(
+        &mut l,
+        &[
+            (ms("2026-12-05T23:30:00Z"), 300),
+            (ms("2026-12-06T00:30:00Z"), 50),
+        ],
+    );
+    let before = &windows(&cfg, &l, ms("2026-12-05T23:59:59Z"))[0];
+    assert_eq!(before.used, Some(300.0));
+    assert_eq!(before.start_ms, Some(ms("2026-11-29T00:00:00Z")));
+    assert_eq!(before.next_reset_ms, Some(ms("2026-12-06T00:00:00Z")));
+    let after = &windows(&cfg, &l, ms("2026-12-06T01:00:00Z"))[0];
+    assert_eq!(after.used, Some(50.0));
+    assert_eq!(after.start_ms, Some(ms("2026-12-06T00:00:00Z")));
+}
+
+#[test]
+fn monthly_window_at_month_end_and_on_a_leap_day() {
+    let cfg = config("          - {limit: 50, unit: requests, window: monthly, reset_day: 31}");
+    let mut l = ledger();
+    record(
+        &mut l,
+        &[
+            (ms("2028-01-31T12:00:00Z"), 1),
+            (ms("2028-02-28T23:00:00Z"), 1),
+            (ms("2028-02-29T00:00:01Z"), 1),
+        ],
+    );
+    // Reset day 31 falls on 29 February in 2028: the window of the 28th started on 31 January.
+    let w = &windows(&cfg, &l, ms("2028-02-28T23:30:00Z"))[0];
+    assert_eq!(w.used, Some(2.0));
+    assert_eq!(w.start_ms, Some(ms("2028-01-31T00:00:00Z")));
+    assert_eq!(w.next_reset_ms, Some(ms("2028-02-29T00:00:00Z")));
+    let w = &windows(&cfg, &l, ms("2028-02-29T12:00:00Z"))[0];
+    assert_eq!(w.used, Some(1.0));
+    assert_eq!(w.next_reset_ms, Some(ms("2028-03-31T00:00:00Z")));
+}
+
+#[test]
+fn rolling_five_hours_opens_at_the_first_request_hour() {
+    let cfg = config("          - {limit: 1000, unit: tokens, window: rolling_5h}");
+    let mut l = ledger();
+    record(
+        &mut l,
+        &[
+            (ms("2026-12-03T10:05:00Z"), 100),
+            (ms("2026-12-03T12:00:00Z"), 200),
+            (ms("2026-12-03T16:10:00Z"), 40),
+        ],
+    );
+    let w = &windows(&cfg, &l, ms("2026-12-03T13:00:00Z"))[0];
+    assert_eq!(
+        (w.used, w.start_ms),
+        (Some(300.0), Some(ms("2026-12-03T10:00:00Z")))
+    );
+    assert_eq!(w.next_reset_ms, Some(ms("2026-12-03T15:00:00Z")));
+    // 300 in 3 hours = 100/hour: the remaining 700 would take 7 hours, past the 15:00 end.
+    let p = w.projection.expect("projection");
+    assert!(!p.runs_out_before_reset);
+    assert_eq!(p.exhaustion_ms, None);
+    // Between windows: nothing open, nothing used.
+    let w = &windows(&cfg, &l, ms("2026-12-03T15:30:00Z"))[0];
+    assert_eq!(
+        (w.used, w.start_ms, w.status),
+        (Some(0.0), None, Status::Active)
+    );
+    // The next request opened a new one at 16:00.
+    let w = &windows(&cfg, &l, ms("2026-12-03T16:30:00Z"))[0];
+    assert_eq!(
+        (w.used, w.start_ms),
+        (Some(40.0), Some(ms("2026-12-03T16:00:00Z")))
+    );
+}
+
+#[test]
+fn thresholds_exactly_at_80_90_and_100_percent() {
+    let cfg = config("          - {limit: 100, unit: tokens, window: daily}");
+    let now = ms("2026-12-03T20:00:00Z");
+    let status_at = |used: u64| {
+        let mut l = ledger();
+        record(&mut l, &[(ms("2026-12-03T09:00:00Z"), used)]);
+        windows(&cfg, &l, now)[0].status
+    };
+    assert_eq!(status_at(79), Status::Active);
+    assert_eq!(status_at(80), Status::Warning);
+    assert_eq!(status_at(89), Status::Warning);
+    assert_eq!(status_at(90), Status::Critical);
+    assert_eq!(status_at(99), Status::Critical);
+    assert_eq!(status_at(100), Status::Exhausted);
+    assert_eq!(status_at(250), Status::Exhausted);
+}
+
+#[test]
+fn burn_rate_and_projection_from_the_ledger() {
+    let cfg = config("          - {limit: 1000, unit: tokens, window: weekly}");
+    let mut l = ledger();
+    // 100 tokens at noon every day from Monday 23 November to Thursday 3 December.
+    let days: Vec<(i64, u64)> = (0..11)
+        .map(|d| (ms("2026-11-23T12:00:00Z") + d * D, 100))
+        .collect();
+    record(&mut l, &days);
+    // Thursday 3 December 18:00: the week (from Monday 30 November) has 400.
+    let now = ms("2026-12-03T18:00:00Z");
+    let w = &windows(&cfg, &l, now)[0];
+    assert_eq!(w.used, Some(400.0));
+    let burn = w.burn_rate_per_day.expect("burn");
+    assert!((burn - 100.0).abs() < 2.0, "{burn}");
+    // 600 left at ~100 a day: about 6 days, after the Monday reset 3.25 days away; a fresh
+    // week of 1000 at 100 a day lasts longer than a week: never at this rate.
+    let p = w.projection.expect("projection");
+    assert!(!p.runs_out_before_reset);
+    assert_eq!(p.exhaustion_ms, None);
+
+    // A tighter limit: 500 a week. 100 left, out in about a day, before the reset.
+    let cfg = config("          - {limit: 500, unit: tokens, window: weekly}");
+    let w = &windows(&cfg, &l, now)[0];
+    let p = w.projection.expect("projection");
+    assert!(p.runs_out_before_reset);
+    let days = p.days_until_exhaustion.expect("days");
+    assert!((days - 1.0).abs() < 0.05, "{days}");
+}
+
+#[test]
+fn units_without_a_source_and_accounts_without_limits_are_unknown() {
+    let cfg = config(
+        "          - {limit: 2000, unit: completions, window: monthly}
+          - {limit: 10, unit: usd, window: monthly}",
+    );
+    let mut l = ledger();
+    record(&mut l, &[(ms("2026-12-02T10:00:00Z"), 10)]);
+    let ws = windows(&cfg, &l, ms("2026-12-03T00:00:00Z"));
+    assert_eq!(ws[0].unit, QuotaUnit::Completions);
+    assert_eq!(
+        (ws[0].used, ws[0].percent, ws[0].status),
+        (None, None, Status::Unknown)
+    );
+    assert!(ws[0].note.as_deref().unwrap_or("").contains("completions"));
+    // The event has no cost: money used is unknown, not $0.
+    assert_eq!((ws[1].used, ws[1].status), (None, Status::Unknown));
+
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n",
+        "A".repeat(90)
+    );
+    let bare = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let q = Evaluator::new(&l.store, &bare, ms("2026-12-03T00:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert!(q.windows.is_empty());
+    assert_eq!(q.status, Status::Unknown);
+}
+
+#[test]
+fn provider_reported_percentages() {
+    let text = format!(
+        "credentials:\n  codex:\n    accounts:\n      pro:\n        api_key: sk-proj-{}\n",
+        "k".repeat(60)
+    );
+    let cfg = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut store = Store::open(&dir.path().join("xnai.db")).expect("ledger");
+    let id = store.account_id("codex", "pro").expect("id");
+    let obs = |at: &str, used: f64, resets: &str| Observation {
+        observed_ms: ms(at),
+        window: "primary".to_string(),
+        window_minutes: Some(300),
+        used_percent: used,
+        resets_at_ms: Some(ms(resets)),
+    };
+    let weekly = Observation {
+        observed_ms: ms("2026-12-03T11:00:00Z"),
+        window: "secondary".to_string(),
+        window_minutes: Some(10080),
+        used_percent: 100.0,
+        resets_at_ms: Some(ms("2026-12-07T00:00:00Z")),
+    };
+    store
+        .save_scan(
+            id,
+            std::iter::empty(),
+            &[],
+            &[
+                (
+                    "codex",
+                    obs("2026-12-03T10:00:00Z", 40.0, "2026-12-03T14:00:00Z"),
+                ),
+                (
+                    "codex",
+                    obs("2026-12-03T11:00:00Z", 85.0, "2026-12-03T14:00:00Z"),
+                ),
+                ("codex", weekly),
+            ],
+        )
+        .expect("save");
+    let account = cfg.accounts().next().expect("a");
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-03T11:30:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!((five.percent, five.status), (Some(85.0), Status::Warning));
+    assert_eq!(five.next_reset_ms, Some(ms("2026-12-03T14:00:00Z")));
+    assert_eq!(five.start_ms, Some(ms("2026-12-03T09:00:00Z")));
+    // The provider says the week is used up.
+    let week = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Weekly)
+        .expect("weekly");
+    assert_eq!(week.status, Status::Exhausted);
+    assert_eq!(q.status, Status::Exhausted);
+    // After the 5-hour reset with no request since: nothing used.
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-03T14:30:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!((five.percent, five.status), (Some(0.0), Status::Active));
+}
