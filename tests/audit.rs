@@ -276,3 +276,81 @@ fn report_and_output_hold_no_secret() {
         }
     }
 }
+
+/// A Claude account with 850 of 1,000 tokens used in the open 5-hour window (logs written
+/// relative to now, as `status` has no fixed clock).
+fn recent(home: &Home) -> PathBuf {
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let now = jiff::Timestamp::now();
+    let at = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
+    let line = |id: &str, ts: String, input: u64| {
+        format!(
+            r#"{{"type":"assistant","timestamp":"{ts}","requestId":"r{id}","message":{{"id":"{id}","model":"m","usage":{{"input_tokens":{input},"output_tokens":0}}}}}}"#
+        ) + "\n"
+    };
+    std::fs::write(
+        dir.join("s.jsonl"),
+        line("m1", at(40), 500) + &line("m2", at(20), 350),
+    )
+    .expect("write");
+    home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 1000, unit: tokens, window: rolling_5h}}]\n  cline:\n    api_key: {}\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+        xnai::token::anthropic::make_key(xnai::token::anthropic::Kind::ApiKey, 'z')
+    ))
+}
+
+#[test]
+fn status_shows_a_bar_per_window() {
+    let home = Home::new();
+    let cfg = recent(&home);
+    let out = run(home.xnai().arg("--config").arg(&cfg).arg("status"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("claude/a "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(row.contains("tokens/rolling_5h"), "{row}");
+    assert!(row.contains("██████████████░░   85%"), "{row}");
+    assert!(row.contains("850 / 1,000"), "{row}");
+    assert!(out.stdout.contains("no limit configured"), "{}", out.stdout);
+    assert!(!out.stdout.contains('\x1b'), "NO_COLOR");
+
+    let out = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["status", "--json"]));
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    let w = &v["accounts"][0]["windows"][0];
+    assert_eq!(w["percent"], 85.0);
+    assert_eq!(w["status"], "warning");
+    assert_eq!(v["accounts"][1]["provider"], "cline");
+    assert_eq!(v["accounts"][1]["windows"], serde_json::json!([]));
+}
+
+#[test]
+fn status_watch_redraws_until_stopped() {
+    let home = Home::new();
+    let cfg = recent(&home);
+    let mut child = home
+        .xnai_std()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["status", "--watch", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _ = child.kill();
+    let o = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&o.stdout);
+    // Not a terminal: frames one after another, each with its time, no screen control codes.
+    let frames = text.matches("ACCOUNT ").count();
+    assert!(frames >= 2, "{text}");
+    assert!(!text.contains('\x1b'), "{text}");
+}

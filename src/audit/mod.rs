@@ -3,7 +3,7 @@
 //! `ACCOUNT-TRACKING-YYYY-MM-DD.yaml` in the original report's shape.
 
 mod collect;
-mod report;
+pub mod report;
 
 pub use collect::{Collected, collect};
 pub use report::{Format, ReportDoc, build, file_name, render, write};

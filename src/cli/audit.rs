@@ -70,26 +70,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     };
     let data = ctx.data_dir()?;
     let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
-    // Opened first so a ledger that cannot be created stops the audit with a clear error.
-    let mut store = Store::open(&data.ledger())?;
-    let targets = accounts
-        .iter()
-        .map(|a| crate::usage::target(a, &data))
-        .collect();
-    let labels: Vec<String> = accounts.iter().map(|a| a.label()).collect();
-    let collected = {
-        let mut bar = Progress::new(accounts.len(), "auditing");
-        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        audit::collect(
-            data.ledger(),
-            targets,
-            args.jobs.max(1),
-            cpus.div_ceil(args.jobs.max(1)).max(1),
-            Duration::from_secs(args.timeout.max(1)),
-            &mut |i| bar.inc(labels.get(i).map_or("", String::as_str)),
-        )
-    };
-    let audits = audit::evaluate(cfg, &accounts, collected, &store, now_ms)?;
+    let (audits, mut store) = gather(
+        cfg,
+        &accounts,
+        &data,
+        now_ms,
+        args.jobs,
+        args.timeout,
+        "auditing",
+    )?;
     audit::save_snapshots(&mut store, &audits, now_ms)?;
     let mut alerts = audit::all_alerts(&audits, cfg);
     for w in crate::usage::source_warnings(&accounts, &data) {
@@ -200,7 +189,41 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     Ok(if failed { exit::FINDINGS } else { exit::OK })
 }
 
-fn amount(v: f64, money: bool) -> String {
+/// Collects every account's usage (progress bar on a terminal) and evaluates it as of
+/// `now_ms`: what `audit` and `status` share.
+pub(crate) fn gather(
+    cfg: &crate::config::Config,
+    accounts: &[&crate::config::Account],
+    data: &crate::paths::DataDir,
+    now_ms: i64,
+    jobs: usize,
+    timeout_secs: u64,
+    what: &'static str,
+) -> Result<(Vec<audit::AccountAudit>, Store)> {
+    // Opened first so a ledger that cannot be created stops here with a clear error.
+    let store = Store::open(&data.ledger())?;
+    let targets = accounts
+        .iter()
+        .map(|a| crate::usage::target(a, data))
+        .collect();
+    let labels: Vec<String> = accounts.iter().map(|a| a.label()).collect();
+    let collected = {
+        let mut bar = Progress::new(accounts.len(), what);
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        audit::collect(
+            data.ledger(),
+            targets,
+            jobs.max(1),
+            cpus.div_ceil(jobs.max(1)).max(1),
+            Duration::from_secs(timeout_secs.max(1)),
+            &mut |i| bar.inc(labels.get(i).map_or("", String::as_str)),
+        )
+    };
+    let audits = audit::evaluate(cfg, accounts, collected, &store, now_ms)?;
+    Ok((audits, store))
+}
+
+pub(crate) fn amount(v: f64, money: bool) -> String {
     if money {
         format!("${v:.2}")
     } else if v >= 0.0 && v.fract() == 0.0 && v < 1e15 {

@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod login;
 mod run;
+mod status;
 mod usage;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ pub enum Command {
     Usage(usage::Args),
     /// The daily audit: quota windows, burn rate, projections and alerts, written as a report
     Audit(audit::Args),
+    /// Every account on one screen: credential, usage bar per quota window, burn, next reset
+    Status(status::Args),
 }
 
 /// Shared state for subcommands.
@@ -255,5 +258,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Login(a) => login::run(&ctx, a),
         Command::Usage(a) => usage::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
     }
 }

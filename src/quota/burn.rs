@@ -120,6 +120,8 @@ pub fn project(
                 _ => Projection::NEVER,
             }
         }
+        // Reset time unknown, length known: it can only run out within one window's length.
+        None if window_ms.is_some_and(|w| first - now_ms >= w) => Projection::NEVER,
         _ => Projection {
             days_until_exhaustion: Some((first - now_ms) as f64 / DAY_MS),
             exhaustion_ms: Some(first),
@@ -203,6 +205,12 @@ mod tests {
         let pr = project(1000.0, 1000.0, Some(0.0), 5, Some(D), None);
         assert_eq!(pr.days_until_exhaustion, Some(0.0));
         assert!(pr.runs_out_before_reset);
+        // Reset time unknown: within a window's length, or never.
+        let pr = project(0.0, 100.0, Some(6.0), 0, None, Some(7 * D));
+        assert_eq!(pr, Projection::NEVER);
+        let pr = project(0.0, 100.0, Some(50.0), 0, None, Some(7 * D));
+        assert_eq!(pr.exhaustion_ms, Some(2 * D));
+        assert!(!pr.runs_out_before_reset);
         // No use, no end.
         assert_eq!(
             project(10.0, 1000.0, Some(0.0), 0, None, None),

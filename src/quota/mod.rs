@@ -482,6 +482,8 @@ impl<'a> Evaluator<'a> {
         // A 5-hour window is judged by its own pace, as with the ledger's.
         w.pace_per_day = match (win, w.start_ms) {
             (QuotaWindow::Rolling5h, Some(start)) => Some(window_pace(used, start, now)),
+            // No 5-hour window open: nothing runs out until a request opens one.
+            (QuotaWindow::Rolling5h, None) => None,
             _ => w.burn_rate_per_day,
         };
         w.projection = Some(burn::project(

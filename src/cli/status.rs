@@ -1,0 +1,212 @@
+//! `xnai status`: every account on one screen — credential, a usage bar per quota window, burn
+//! per day, when it runs out, the next reset — refreshed in place with `--watch`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Ctx;
+use super::audit::{amount, gather};
+use crate::audit::{self, AccountAudit};
+use crate::check::{State, human_span};
+use crate::error::{Result, exit};
+use crate::output::{self, Cell, Table, style};
+use crate::quota::{Status, WindowQuota};
+
+/// Arguments of `xnai status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Redraw every SECONDS seconds until interrupted
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch: Option<u64>,
+
+    /// Print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds one account's usage collection may take
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    as_of: String,
+    accounts: Vec<audit::report::QuotaEntry>,
+}
+
+const BAR: usize = 16;
+
+fn bar(w: &WindowQuota) -> Cell {
+    let Some(p) = w.percent else {
+        return Cell::styled(format!("{:<BAR$}  unknown", ""), style::DIM);
+    };
+    let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
+    let text = format!(
+        "{}{} {:>4.0}%",
+        "█".repeat(filled),
+        "░".repeat(BAR - filled),
+        p
+    );
+    let st = match w.status {
+        Status::Active => style::OK,
+        Status::Warning => style::WARN,
+        Status::Critical | Status::Exhausted => style::BAD,
+        Status::Unknown => style::DIM,
+    };
+    Cell::styled(text, st)
+}
+
+fn span_from(now_ms: i64, t_ms: i64) -> String {
+    let d = jiff::SignedDuration::from_millis(t_ms - now_ms);
+    if t_ms <= now_ms {
+        "now".to_string()
+    } else {
+        format!("in {}", human_span(d))
+    }
+}
+
+fn credential(a: &AccountAudit, now_ms: i64) -> Cell {
+    let state = a.credential.state;
+    let mut text = state.as_str().to_string();
+    if let Some(exp) = a
+        .credential
+        .expires_at
+        .as_deref()
+        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+        && !state.is_failure()
+    {
+        let ms = exp.as_millisecond();
+        if ms - now_ms < 30 * 86_400_000 {
+            text.push_str(&format!(" ({})", span_from(now_ms, ms)));
+        }
+    }
+    let st = if state.is_failure() {
+        style::BAD
+    } else if state == State::ExpiringSoon {
+        style::WARN
+    } else {
+        style::PLAIN
+    };
+    Cell::styled(text, st)
+}
+
+fn render(audits: &[AccountAudit], now_ms: i64) -> String {
+    let mut t = Table::new(&[
+        "ACCOUNT",
+        "CREDENTIAL",
+        "WINDOW",
+        "USAGE",
+        "USED / LIMIT",
+        "BURN/DAY",
+        "RUNS OUT",
+        "NEXT RESET",
+        "COOLDOWN",
+    ]);
+    for a in audits {
+        let label = format!("{}/{}", a.provider, a.account);
+        let first_cells = |t: &mut Table, rest: Vec<Cell>| {
+            let mut cells: Vec<Cell> = vec![label.clone().into(), credential(a, now_ms)];
+            cells.extend(rest);
+            t.row(cells);
+        };
+        if !a.enabled {
+            first_cells(
+                &mut t,
+                vec![Cell::styled("disabled", style::DIM)]
+                    .into_iter()
+                    .chain((0..6).map(|_| Cell::from("")))
+                    .collect(),
+            );
+            continue;
+        }
+        if a.quota.windows.is_empty() {
+            first_cells(
+                &mut t,
+                vec![
+                    Cell::styled("no limit configured", style::DIM),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                    "-".into(),
+                ],
+            );
+            continue;
+        }
+        for (i, w) in a.quota.windows.iter().enumerate() {
+            let money = w.unit == crate::config::QuotaUnit::Usd;
+            let used = match (w.used, w.limit) {
+                (Some(u), Some(l)) => {
+                    format!("{} / {}", amount(u.round(), money), amount(l, money))
+                }
+                (None, Some(l)) => format!("? / {}", amount(l, money)),
+                _ => "-".to_string(),
+            };
+            let runs_out = w
+                .projection
+                .and_then(|p| p.exhaustion_ms)
+                .map_or_else(|| "-".to_string(), |t| span_from(now_ms, t));
+            let cells = vec![
+                w.key().into(),
+                bar(w),
+                used.into(),
+                w.burn_rate_per_day
+                    .map_or_else(|| "-".to_string(), |b| amount(b.round().max(0.0), money))
+                    .into(),
+                runs_out.into(),
+                w.next_reset_ms
+                    .map_or_else(|| "-".to_string(), |t| span_from(now_ms, t))
+                    .into(),
+                "-".into(),
+            ];
+            if i == 0 {
+                first_cells(&mut t, cells);
+            } else {
+                let mut row: Vec<Cell> = vec!["".into(), "".into()];
+                row.extend(cells);
+                t.row(row);
+            }
+        }
+    }
+    t.render()
+}
+
+/// Shows the status once, or every `--watch` seconds.
+pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    let loaded = ctx.load()?;
+    let cfg = &loaded.config;
+    let data = ctx.data_dir()?;
+    let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let (audits, _store) =
+            gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
+        if args.json {
+            let doc = audit::build(cfg, &audits, Vec::new(), now_ms, now_ms, 0);
+            output::print_json(&StatusJson {
+                as_of: output::iso_ms(now_ms),
+                accounts: doc.quotas,
+            })?;
+        } else {
+            let table = render(&audits, now_ms);
+            let frame = match args.watch {
+                // Home, clear the screen: the table redraws in place.
+                Some(secs) if tty => format!(
+                    "\x1b[H\x1b[2J{}  (every {secs} s; Ctrl-C to stop)\n\n{table}",
+                    output::iso_ms(now_ms)
+                ),
+                Some(_) => format!("{}\n{table}\n", output::iso_ms(now_ms)),
+                None => table,
+            };
+            output::print(&frame)?;
+        }
+        match args.watch {
+            Some(secs) => std::thread::sleep(Duration::from_secs(secs)),
+            None => return Ok(exit::OK),
+        }
+    }
+}
