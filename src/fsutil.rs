@@ -30,11 +30,16 @@ pub fn create_private_dir_all(dir: &Path) -> Result<()> {
 /// Writes `contents` to `path` atomically with mode 0600. With `overwrite == false` an existing
 /// file is never replaced, even one created by another process between check and rename.
 pub fn write_atomic(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
+    write_atomic_mode(path, contents, overwrite, FILE_MODE)
+}
+
+/// [`write_atomic`] with another mode, for files other programs must read (systemd units).
+pub fn write_atomic_mode(path: &Path, contents: &[u8], overwrite: bool, mode: u32) -> Result<()> {
     let dir = parent_dir(path);
     create_private_dir_all(&dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".xnai-tmp-")
-        .permissions(fs::Permissions::from_mode(FILE_MODE))
+        .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(&dir)
         .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
     tmp.write_all(contents)

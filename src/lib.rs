@@ -21,6 +21,7 @@ pub mod output;
 pub mod paths;
 pub mod provider;
 pub mod quota;
+pub mod schedule;
 pub mod secret;
 pub mod session;
 pub mod shell;

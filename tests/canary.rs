@@ -100,6 +100,23 @@ fn run_everything(home: &Home, cfg: &std::path::Path, label: &str) {
         vec!["usage".into(), "--json".into(), "-v".into()],
         vec!["usage".into(), "--blocks".into(), "--json".into()],
         vec!["usage".into(), "cline/no_such_account".into()],
+        vec!["audit".into()],
+        vec![
+            "audit".into(),
+            "--json".into(),
+            "--format".into(),
+            "json".into(),
+        ],
+        vec!["status".into()],
+        vec!["status".into(), "--json".into()],
+        vec!["schedule".into(), "install".into(), "--dry-run".into()],
+        vec![
+            "schedule".into(),
+            "install".into(),
+            "--dry-run".into(),
+            "--system".into(),
+        ],
+        vec!["schedule".into(), "status".into(), "--json".into()],
     ];
     for p in provider::ALL {
         cmds.push(vec!["check".into(), "-v".into(), p.id().to_string()]);
@@ -107,6 +124,13 @@ fn run_everything(home: &Home, cfg: &std::path::Path, label: &str) {
     for args in cmds {
         let out = run(home.xnai().arg("--config").arg(cfg).args(&args));
         assert_clean(&format!("{label}: xnai {}", args.join(" ")), &out);
+    }
+    // Reports are files too: none may hold a secret.
+    let reports = home.path().join(".local/share/xnai/reports");
+    for e in std::fs::read_dir(&reports).expect("audit wrote reports") {
+        let p = e.expect("entry").path();
+        let text = std::fs::read_to_string(&p).expect("report");
+        assert!(!text.contains(CANARY), "{label}: canary in {}", p.display());
     }
 }
 

@@ -61,11 +61,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let started = Instant::now();
     let generated_ms = jiff::Timestamp::now().as_millisecond();
     let now_ms = match &args.as_of {
-        // A day means its last millisecond: the whole day's usage counts.
-        Some(v) if v.trim().parse::<jiff::civil::Date>().is_ok() => {
-            super::parse_instant(v, true)? - 1
-        }
-        Some(v) => super::parse_instant(v, false)?,
+        Some(v) => super::parse_as_of(v)?,
         None => generated_ms,
     };
     let data = ctx.data_dir()?;

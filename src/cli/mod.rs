@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod login;
 mod run;
+mod schedule;
 mod status;
 mod usage;
 
@@ -25,11 +26,13 @@ Environment:
   XNAI_CONFIG                        credential file, when --config is not given
   XNAI_DATA_DIR                      xnai's data directory, when --data-dir is not given
   XNAI_<PROVIDER>_<ACCOUNT>_<FIELD>  overrides one field of one account
+  XNAI_SYSTEMCTL                     the systemctl `xnai schedule` runs
   NO_COLOR                           no colour in tables
 
 Exit codes:
   0  success (check: every enabled account is valid, expiring_soon or unverifiable)
-  1  findings (check: an enabled account is expired, not yet valid, invalid or empty)
+  1  findings (check: an enabled account is expired, not yet valid, invalid or empty;
+     audit --fail-on: an alert at that level; schedule: not installed or not healthy)
   2  usage or configuration error (nothing was checked)";
 
 /// xnai: one pool for all your AI coding-agent accounts.
@@ -77,6 +80,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Every account on one screen: credential, usage bar per quota window, burn, next reset
     Status(status::Args),
+    /// Run the audit daily: a systemd timer (user or system), or a crontab line without systemd
+    Schedule(schedule::Args),
 }
 
 /// Shared state for subcommands.
@@ -183,6 +188,15 @@ pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
     ))
 }
 
+/// `--as-of`: a day means its last millisecond (the whole day's usage counts), an RFC 3339
+/// instant means itself.
+pub(crate) fn parse_as_of(v: &str) -> Result<i64> {
+    if v.trim().parse::<jiff::civil::Date>().is_ok() {
+        return Ok(parse_instant(v, true)? - 1);
+    }
+    parse_instant(v, false)
+}
+
 /// The subcommand named on a command line that failed to parse (skipping global options).
 fn subcommand_of(mut args: impl Iterator<Item = String>) -> Option<String> {
     while let Some(a) = args.next() {
@@ -259,5 +273,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Usage(a) => usage::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Schedule(a) => schedule::run(&ctx, a),
     }
 }

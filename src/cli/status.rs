@@ -28,6 +28,10 @@ pub struct Args {
     /// Seconds one account's usage collection may take
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+
+    /// Show the state as of this day (its end, UTC) or RFC 3339 instant instead of now
+    #[arg(long, value_name = "WHEN", conflicts_with = "watch")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -181,8 +185,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let data = ctx.data_dir()?;
     let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
     let tty = std::io::stdout().is_terminal();
+    let as_of = args.as_of.as_deref().map(super::parse_as_of).transpose()?;
     loop {
-        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let now_ms = as_of.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
         let (audits, _store) =
             gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
         if args.json {
