@@ -34,6 +34,49 @@ pub struct Spec {
     /// Secret values to replace in stdout/stderr (`--mask`); empty means the child writes to
     /// the terminal directly.
     pub mask: Vec<(String, String)>,
+    /// Keep the last bytes of stdout and stderr (passed on as they come) so the caller can
+    /// classify a failure from what the command said.
+    pub capture: bool,
+}
+
+/// How many bytes of output [`run_captured`] keeps: rate-limit and auth messages are printed
+/// last.
+pub const CAPTURE_TAIL: usize = 64 * 1024;
+
+/// The end of a command's output.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, b: &[u8]) {
+        self.bytes.extend_from_slice(b);
+        if self.bytes.len() > 2 * CAPTURE_TAIL {
+            let cut = self.bytes.len() - CAPTURE_TAIL;
+            self.bytes.drain(..cut);
+        }
+    }
+}
+
+/// Writes to `inner` and keeps a copy in the shared tail.
+struct Tee<W> {
+    inner: W,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// How the child ended.
@@ -65,6 +108,12 @@ impl Outcome {
 
 /// Runs `spec`, forwarding signals, and waits for it.
 pub fn run(spec: &Spec) -> Result<Outcome> {
+    run_captured(spec).map(|(o, _)| o)
+}
+
+/// [`run`], also returning the last [`CAPTURE_TAIL`] bytes of stdout and stderr together when
+/// `spec.capture` is set (empty otherwise).
+pub fn run_captured(spec: &Spec) -> Result<(Outcome, Vec<u8>)> {
     let Some(program) = spec.argv.first() else {
         return Err(Error::usage(
             "no command given",
@@ -79,10 +128,11 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    let masking = !spec.mask.is_empty();
+    let masking = !spec.mask.is_empty() || spec.capture;
     if masking {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
+    let tail = Arc::new(Mutex::new(Tail::default()));
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent. If xnai dies
     // (even by SIGKILL) the child gets SIGTERM instead of running on unsupervised.
     unsafe {
@@ -167,18 +217,26 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         if let Some(out) = child.stdout.take() {
             let mask = spec.mask.clone();
             let tx = done_tx.clone();
+            let tee = Tee {
+                inner: std::io::stdout(),
+                tail: Arc::clone(&tail),
+            };
             copiers += 1;
             thread::spawn(move || {
-                let _ = copy_masked(out, std::io::stdout(), &mask);
+                let _ = copy_masked(out, tee, &mask);
                 let _ = tx.send(());
             });
         }
         if let Some(err) = child.stderr.take() {
             let mask = spec.mask.clone();
             let tx = done_tx.clone();
+            let tee = Tee {
+                inner: std::io::stderr(),
+                tail: Arc::clone(&tail),
+            };
             copiers += 1;
             thread::spawn(move || {
-                let _ = copy_masked(err, std::io::stderr(), &mask);
+                let _ = copy_masked(err, tee, &mask);
                 let _ = tx.send(());
             });
         }
@@ -199,7 +257,13 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         }
     }
     let status = status.map_err(|e| Error::io("waiting for", program, e))?;
-    Ok(Outcome::from_status(status))
+    let captured = if spec.capture {
+        let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut t.bytes)
+    } else {
+        Vec::new()
+    };
+    Ok((Outcome::from_status(status), captured))
 }
 
 /// Whether the process currently ignores `sig`.

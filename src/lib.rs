@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod exec;
 pub mod fsutil;

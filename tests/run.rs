@@ -400,7 +400,10 @@ fn count_signals(signal: i32) -> (String, i32) {
     let cfg = iam_config(&home);
     let log = home.path().join("signals.log");
     let script = format!(
-        "for s in INT TERM HUP QUIT; do trap \"echo $s >> {0}\" $s; done; echo ready; for i in $(seq 100); do sleep 0.05; done; exit 5",
+        // `sleep & wait`: a trapped signal interrupts the `wait` builtin at once. While waiting
+        // for a foreground `sleep` that exits normally, bash may instead treat a SIGINT as the
+        // child's to handle (wait-and-cooperative-exit) and skip the trap.
+        "for s in INT TERM HUP QUIT; do trap \"echo $s >> {0}\" $s; done; echo ready; for i in $(seq 100); do sleep 0.05 & wait $!; done; exit 5",
         log.display()
     );
     let bin = assert_cmd::cargo::cargo_bin("xnai");

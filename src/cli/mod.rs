@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod check;
+mod dispatch;
 mod env;
 mod import;
 mod init;
@@ -82,6 +83,8 @@ pub enum Command {
     Status(status::Args),
     /// Run the audit daily: a systemd timer (user or system), or a crontab line without systemd
     Schedule(schedule::Args),
+    /// Run a task on the best account of a chain; rotate on rate limits, quota and auth failures
+    Dispatch(dispatch::Args),
 }
 
 /// Shared state for subcommands.
@@ -237,7 +240,10 @@ pub fn main() -> i32 {
         Err(e) => {
             let code = if !e.use_stderr() {
                 exit::OK
-            } else if subcommand_of(std::env::args().skip(1)).as_deref() == Some("run") {
+            } else if matches!(
+                subcommand_of(std::env::args().skip(1)).as_deref(),
+                Some("run" | "dispatch")
+            ) {
                 // `xnai run`'s own failures must not look like the command's exit code.
                 run::OWN_FAILURE
             } else {
@@ -274,5 +280,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Audit(a) => audit::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Schedule(a) => schedule::run(&ctx, a),
+        Command::Dispatch(a) => dispatch::run(&ctx, a),
     }
 }

@@ -14,9 +14,14 @@ use crate::store::Store;
 /// Arguments of `xnai run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The account: provider/account, or provider when it has one account
-    #[arg(value_name = "PROVIDER[/ACCOUNT]")]
+    /// The account: provider/account, provider when it has one account, or `auto` with
+    /// --provider to let the dispatcher pick
+    #[arg(value_name = "PROVIDER[/ACCOUNT]|auto")]
     pub target: String,
+
+    /// With `auto`: the providers to choose from, in order (repeat the flag)
+    #[arg(long = "provider", short = 'p', value_name = "PROVIDER")]
+    pub provider: Vec<String>,
 
     /// Replace the account's secrets in the command's output with their masked form
     #[arg(long)]
@@ -52,7 +57,43 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
 fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
-    let target = session::target(cfg, &args.target, &super::env_lookup)?;
+    let data = ctx.data_dir()?;
+    let auto = args.target == "auto";
+    if auto && args.provider.is_empty() {
+        return Err(Error::usage(
+            "`auto` needs --provider P (repeatable) to choose from",
+            Some("xnai run auto --provider copilot -- copilot -p \"...\"".to_string()),
+        ));
+    }
+    if !auto && !args.provider.is_empty() {
+        return Err(Error::usage(
+            "--provider goes with `auto` only",
+            Some(format!(
+                "xnai run auto --provider {} -- ...",
+                args.provider[0]
+            )),
+        ));
+    }
+    let forced = super::env_lookup(session::FORCE_ACCOUNT_VAR).filter(|v| !v.trim().is_empty());
+    // `auto` chooses like the dispatcher and holds a lease while the command runs;
+    // XNAI_FORCE_ACCOUNT bypasses the choice.
+    let mut lease = None;
+    let target = match (auto, forced) {
+        (true, Some(f)) => session::Target {
+            account: session::find(cfg, f.trim())?,
+            forced_from: Some("auto".to_string()),
+        },
+        (true, None) => {
+            let (account, store, l) = super::dispatch::choose(cfg, &data, &args.provider)?;
+            output::note(&format!("auto: {}", account.label()));
+            lease = Some((store, l));
+            session::Target {
+                account,
+                forced_from: None,
+            }
+        }
+        (false, _) => session::target(cfg, &args.target, &super::env_lookup)?,
+    };
     let account = target.account;
     if let Some(from) = &target.forced_from {
         output::warn(&format!(
@@ -62,7 +103,6 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
             crate::config::show_name(from)
         ));
     }
-    let data = ctx.data_dir()?;
     let started = jiff::Timestamp::now();
     let act = session::activate(
         cfg,
@@ -88,6 +128,7 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
         } else {
             Vec::new()
         },
+        capture: false,
     };
     let program = args
         .command
@@ -130,6 +171,26 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
         if let Err(e) = store.finish_run(*id, duration, code, signal) {
             output::warn(&format!("run end not recorded: {e}"));
         }
+    }
+    if let Some((store, l)) = lease {
+        use crate::dispatch::state::{DispatchState, Event};
+        let _ = store.release(l);
+        // Only successes teach the latency estimate; `run` cannot tell a rate limit from any
+        // other failure of an arbitrary command.
+        let event = match &outcome {
+            Ok(o) if o.exit_code() == 0 => Event::Success {
+                duration_ms: duration,
+            },
+            _ => Event::Failed,
+        };
+        let now = jiff::Timestamp::now().as_millisecond();
+        let _ = store.record(
+            &account.provider_id,
+            &account.id,
+            &event,
+            started.as_millisecond(),
+            now,
+        );
     }
     let outcome = outcome?;
     exec::die_like(&outcome);

@@ -16,9 +16,10 @@ use zeroize::Zeroizing;
 use super::expand::{ExpandError, expand};
 use super::yaml::{self, Key, Node, Value};
 use super::{
-    Account, Config, ConfigError, ConfigErrorKind, DEFAULT_ACCOUNT_ID, DispatchConfig, Field,
-    Lifetime, Origin, ProviderSection, QuotaLimit, QuotaManagement, QuotaUnit, QuotaWindow,
-    RefreshPolicy, Security, SourceLocation, Thresholds, TokenValidation, Weights,
+    Account, AccountDispatch, Config, ConfigError, ConfigErrorKind, DEFAULT_ACCOUNT_ID,
+    DispatchConfig, FailurePatterns, Field, Lifetime, Origin, ProviderSection, QuotaLimit,
+    QuotaManagement, QuotaUnit, QuotaWindow, RefreshPolicy, Security, SourceLocation, Thresholds,
+    TokenValidation, Weights,
 };
 use crate::fsutil;
 use crate::provider::{self, FieldType, Provider};
@@ -358,6 +359,11 @@ const COMMON_ACCOUNT_KEYS: &[&str] = &[
     "rotation_schedule",
     "usage_paths",
     "quotas",
+    "command",
+    "max_concurrent",
+    "context_window",
+    "latency_prior_ms",
+    "failure_patterns",
 ];
 
 type Entries = [(Key, Node)];
@@ -534,7 +540,19 @@ fn account_override_vars(a: &Account, single: bool) -> Vec<(String, &'static str
     COMMON_ACCOUNT_KEYS
         .iter()
         .copied()
-        .filter(|f| !matches!(*f, "models" | "usage_paths" | "quotas"))
+        .filter(|f| {
+            !matches!(
+                *f,
+                "models"
+                    | "usage_paths"
+                    | "quotas"
+                    | "command"
+                    | "max_concurrent"
+                    | "context_window"
+                    | "latency_prior_ms"
+                    | "failure_patterns"
+            )
+        })
         .chain(a.kind.account_fields().iter().map(|f| f.name))
         // `xnai env --all` exports XNAI_<PROVIDER>_<ACCOUNT>_TOKEN: it must not be another
         // account's override once evaluated in a shell.
@@ -1267,6 +1285,7 @@ impl Walker<'_> {
             },
             (None, None) => None,
         };
+        let dispatch = self.account_dispatch(scope)?;
         let mut secrets: Vec<(&'static str, Field<Secret>)> = Vec::new();
         let mut settings: Vec<(&'static str, Field<String>)> = Vec::new();
         for spec in kind.account_fields() {
@@ -1389,6 +1408,7 @@ impl Walker<'_> {
             credential_file,
             usage_paths,
             quotas,
+            dispatch,
             imported_from: text("imported_from")?,
             native_error,
             defined_in: self.path.to_path_buf(),
@@ -1525,6 +1545,108 @@ impl Walker<'_> {
         }
     }
 
+    /// The account's value of `key`, else its section's, with the path to name in errors.
+    fn own_or_inherited<'n>(
+        &self,
+        scope: &'n AccountScope<'n>,
+        key: &str,
+    ) -> Option<(&'n Node, String)> {
+        match get(scope.own, key) {
+            Some(n) => Some((n, format!("{}.{key}", scope.path))),
+            None => scope
+                .inherited
+                .as_ref()
+                .and_then(|(e, sp)| get(e, key).map(|n| (n, format!("{sp}.{key}")))),
+        }
+    }
+
+    fn account_dispatch(&self, scope: &AccountScope<'_>) -> Result<AccountDispatch, ConfigError> {
+        let mut d = AccountDispatch::default();
+        if let Some((n, p)) = self.own_or_inherited(scope, "command") {
+            let argv = match &n.value {
+                Value::Seq(_) => self.text_list(Some(n), &p)?,
+                _ => {
+                    return Err(self.err_at(
+                        n,
+                        ConfigErrorKind::WrongType,
+                        format!("{p}: expected a list of arguments, such as [claude, -p, \"{{prompt}}\"]"),
+                        Some("it is run without a shell: one list item per argument".to_string()),
+                    ));
+                }
+            };
+            if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                return Err(self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{p}: the first item must name the program"),
+                    None,
+                ));
+            }
+            if !argv.iter().any(|a| a.contains("{prompt}")) {
+                return Err(self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!(
+                        "{p}: no argument holds {{prompt}}, so the task would never reach the agent"
+                    ),
+                    Some("for example [opencode, run, \"{prompt}\"]".to_string()),
+                ));
+            }
+            d.command = Some(argv);
+        }
+        if let Some((n, p)) = self.own_or_inherited(scope, "max_concurrent") {
+            d.max_concurrent = self.uint(Some(n), &p, 10_000)?;
+            if d.max_concurrent == Some(0) {
+                return Err(self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{p}: must be at least 1 (use enabled: false to keep the account out)"),
+                    None,
+                ));
+            }
+        }
+        for (key, slot) in [
+            ("context_window", &mut d.context_window),
+            ("latency_prior_ms", &mut d.latency_prior_ms),
+        ] {
+            if let Some((n, p)) = self.own_or_inherited(scope, key) {
+                match self.number(Some(n), &p)? {
+                    Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e12 => *slot = Some(v as u64),
+                    Some(_) => {
+                        return Err(self.err_at(
+                            n,
+                            ConfigErrorKind::InvalidValue,
+                            format!("{p}: expected a whole number of at least 1"),
+                            None,
+                        ));
+                    }
+                    None => {}
+                }
+            }
+        }
+        if let Some((n, p)) = self.own_or_inherited(scope, "failure_patterns") {
+            let e = self.entries(n, &p)?;
+            self.check_keys(
+                e,
+                &p,
+                &[&["rate_limited", "quota_exhausted", "credential_rejected"]],
+            )?;
+            let list = |k: &str| -> Result<Vec<String>, ConfigError> {
+                Ok(self
+                    .text_list(get(e, k), &format!("{p}.{k}"))?
+                    .into_iter()
+                    .filter(|s| !s.trim().is_empty())
+                    .collect())
+            };
+            d.failure_patterns = FailurePatterns {
+                rate_limited: list("rate_limited")?,
+                quota_exhausted: list("quota_exhausted")?,
+                credential_rejected: list("credential_rejected")?,
+            };
+        }
+        Ok(d)
+    }
+
     fn dispatch(&self, node: &Node, ids: &[&str]) -> Result<DispatchConfig, ConfigError> {
         let p = "dispatch_config";
         let e = self.entries(node, p)?;
@@ -1536,6 +1658,9 @@ impl Walker<'_> {
                 "least_used_prioritization",
                 "weights",
                 "fallback_chain",
+                "chains",
+                "max_attempts",
+                "latency_prior_ms",
             ]],
         )?;
         let d = DispatchConfig::default();
@@ -1578,29 +1703,50 @@ impl Walker<'_> {
             }
         };
         let chain_path = format!("{p}.fallback_chain");
-        let fallback_chain = self.text_list(get(e, "fallback_chain"), &chain_path)?;
-        if let Some(Value::Seq(items)) = get(e, "fallback_chain").map(|n| &n.value) {
-            for (item, id) in items.iter().zip(&fallback_chain) {
-                if !ids.contains(&id.as_str()) {
-                    let hint = match did_you_mean(id, ids.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if ids.is_empty() => {
-                            "no providers are configured under credentials".to_string()
-                        }
-                        None => format!("configured providers: {}", ids.join(", ")),
-                    };
+        let fallback_chain = self.chain(get(e, "fallback_chain"), &chain_path, ids)?;
+        let mut chains = Vec::new();
+        if let Some(cn) = get(e, "chains") {
+            let cp = format!("{p}.chains");
+            for (k, v) in self.entries(cn, &cp)? {
+                let kp = format!("{cp}.{}", k.name);
+                let chain = self.chain(Some(v), &kp, ids)?;
+                if chain.is_empty() {
                     return Err(self.err_at(
-                        item,
+                        v,
                         ConfigErrorKind::InvalidValue,
-                        format!(
-                            "{chain_path}: {} is not a provider under credentials",
-                            show(id)
-                        ),
-                        Some(hint),
+                        format!("{kp}: a chain needs at least one provider"),
+                        None,
                     ));
                 }
+                chains.push((k.name.clone(), chain));
             }
         }
+        let max_attempts = self
+            .uint(get(e, "max_attempts"), &format!("{p}.max_attempts"), 100)?
+            .unwrap_or(d.max_attempts);
+        if max_attempts == 0 {
+            return Err(self.err(
+                node.line,
+                node.col,
+                ConfigErrorKind::InvalidValue,
+                format!("{p}.max_attempts: must be at least 1"),
+                None,
+            ));
+        }
+        let latency_prior_ms =
+            match self.number(get(e, "latency_prior_ms"), &format!("{p}.latency_prior_ms"))? {
+                None => d.latency_prior_ms,
+                Some(v) if (1.0..=1e12).contains(&v) => v as u64,
+                Some(_) => {
+                    return Err(self.err(
+                        node.line,
+                        node.col,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{p}.latency_prior_ms: expected milliseconds, at least 1"),
+                        None,
+                    ));
+                }
+            };
         Ok(DispatchConfig {
             account_rotation: self
                 .plain_text(get(e, "account_rotation"), &format!("{p}.account_rotation"))?,
@@ -1612,7 +1758,40 @@ impl Walker<'_> {
                 .unwrap_or(d.least_used_prioritization),
             weights,
             fallback_chain,
+            chains,
+            max_attempts,
+            latency_prior_ms,
         })
+    }
+
+    /// A list of provider ids that must all be configured.
+    fn chain(
+        &self,
+        node: Option<&Node>,
+        path: &str,
+        ids: &[&str],
+    ) -> Result<Vec<String>, ConfigError> {
+        let chain = self.text_list(node, path)?;
+        if let Some(Value::Seq(items)) = node.map(|n| &n.value) {
+            for (item, id) in items.iter().zip(&chain) {
+                if !ids.contains(&id.as_str()) {
+                    let hint = match did_you_mean(id, ids.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if ids.is_empty() => {
+                            "no providers are configured under credentials".to_string()
+                        }
+                        None => format!("configured providers: {}", ids.join(", ")),
+                    };
+                    return Err(self.err_at(
+                        item,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{path}: {} is not a provider under credentials", show(id)),
+                        Some(hint),
+                    ));
+                }
+            }
+        }
+        Ok(chain)
     }
 
     fn quota(&self, node: &Node, ids: &[&str]) -> Result<QuotaManagement, ConfigError> {

@@ -163,6 +163,9 @@ pub struct Account {
     /// `quotas`: this account's limits, replacing its provider's from
     /// `quota_management.quotas` (written on the account or, as a default, on its section).
     pub quotas: Option<Vec<QuotaLimit>>,
+    /// `command`, `max_concurrent`, `context_window`, `latency_prior_ms`, `failure_patterns`:
+    /// how the dispatcher runs and judges this account (on the account or its section).
+    pub dispatch: AccountDispatch,
     /// `imported_from`: where `xnai import` found the login.
     pub imported_from: Option<String>,
     /// Why `credential_file` could not be read; `check` reports it as an error.
@@ -195,6 +198,7 @@ impl Account {
             credential_file: None,
             usage_paths: Vec::new(),
             quotas: None,
+            dispatch: AccountDispatch::default(),
             imported_from: None,
             native_error: None,
             defined_in: PathBuf::new(),
@@ -292,6 +296,13 @@ pub struct DispatchConfig {
     pub weights: Weights,
     /// `fallback_chain`: provider ids in order.
     pub fallback_chain: Vec<String>,
+    /// `chains`: named chains of provider ids (`xnai dispatch --chain NAME`).
+    pub chains: Vec<(String, Vec<String>)>,
+    /// `max_attempts`: attempts per dispatch (default 3).
+    pub max_attempts: u32,
+    /// `latency_prior_ms`: the run time assumed for an account with no history and no prior of
+    /// its own.
+    pub latency_prior_ms: u64,
 }
 
 impl Default for DispatchConfig {
@@ -301,8 +312,37 @@ impl Default for DispatchConfig {
             least_used_prioritization: true,
             weights: Weights::default(),
             fallback_chain: Vec::new(),
+            chains: Vec::new(),
+            max_attempts: 3,
+            latency_prior_ms: 60_000,
         }
     }
+}
+
+/// An account's dispatch settings; each falls back to the provider kind's default.
+#[derive(Debug, Clone, Default)]
+pub struct AccountDispatch {
+    /// `command`: the agent command, `{prompt}` standing for the prompt as one argument.
+    pub command: Option<Vec<String>>,
+    /// `max_concurrent`: runs at once on this account (unlimited when absent).
+    pub max_concurrent: Option<u32>,
+    /// `context_window`: tokens the account's model takes.
+    pub context_window: Option<u64>,
+    /// `latency_prior_ms`: the run time assumed before any run was measured.
+    pub latency_prior_ms: Option<u64>,
+    /// `failure_patterns`: more patterns, added to the kind's defaults.
+    pub failure_patterns: FailurePatterns,
+}
+
+/// Case-insensitive substrings of an agent's output that classify a failed run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailurePatterns {
+    /// `rate_limited`.
+    pub rate_limited: Vec<String>,
+    /// `quota_exhausted`.
+    pub quota_exhausted: Vec<String>,
+    /// `credential_rejected`.
+    pub credential_rejected: Vec<String>,
 }
 
 /// Dispatch score weights; they sum to 1.

@@ -128,6 +128,21 @@ impl Provider for Claude {
             ins
         })
     }
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["claude", "-p", "{prompt}"])
+    }
+    fn context_window(&self) -> Option<u64> {
+        Some(200_000)
+    }
+    fn failure_patterns(&self) -> &'static [(crate::dispatch::Failure, &'static str)] {
+        use crate::dispatch::Failure;
+        &[
+            // Claude Code: "Claude AI usage limit reached|<reset epoch>".
+            (Failure::QuotaExhausted, "usage limit reached"),
+            (Failure::CredentialRejected, "oauth token has expired"),
+            (Failure::CredentialRejected, "please run /login"),
+        ]
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["claude"]
     }

@@ -78,6 +78,9 @@ impl Provider for Cline {
             ins
         })
     }
+    fn context_window(&self) -> Option<u64> {
+        Some(200_000)
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["cline"]
     }

@@ -117,6 +117,19 @@ impl Provider for Codex {
             }
         })
     }
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["codex", "exec", "{prompt}"])
+    }
+    fn context_window(&self) -> Option<u64> {
+        Some(272_000)
+    }
+    fn failure_patterns(&self) -> &'static [(crate::dispatch::Failure, &'static str)] {
+        use crate::dispatch::Failure;
+        &[
+            (Failure::QuotaExhausted, "you've hit your usage limit"),
+            (Failure::CredentialRejected, "refresh_token_expired"),
+        ]
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["codex"]
     }

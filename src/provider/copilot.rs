@@ -205,6 +205,19 @@ impl Provider for Copilot {
             ins
         })
     }
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["copilot", "-p", "{prompt}"])
+    }
+    fn context_window(&self) -> Option<u64> {
+        Some(128_000)
+    }
+    fn failure_patterns(&self) -> &'static [(crate::dispatch::Failure, &'static str)] {
+        use crate::dispatch::Failure;
+        &[
+            (Failure::QuotaExhausted, "premium requests"),
+            (Failure::CredentialRejected, "bad credentials"),
+        ]
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["gh", "copilot"]
     }

@@ -114,6 +114,12 @@ impl Provider for Gemini {
             _ => from_format(token::google::check_api_key(value)),
         })
     }
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["gemini", "-p", "{prompt}"])
+    }
+    fn context_window(&self) -> Option<u64> {
+        Some(1_048_576)
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["gemini/.gemini"]
     }

@@ -388,6 +388,22 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
         self.conflicting_env().contains(&name)
     }
 
+    /// The agent command `xnai dispatch` runs for this kind, `{prompt}` standing for the task
+    /// as one argument; `None` when the kind has no headless agent (`command:` is then needed).
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Context window, in tokens, of the kind's usual model when the account does not say.
+    fn context_window(&self) -> Option<u64> {
+        None
+    }
+
+    /// Output patterns, beyond the common ones, that classify this kind's failed runs.
+    fn failure_patterns(&self) -> &'static [(crate::dispatch::Failure, &'static str)] {
+        &[]
+    }
+
     /// The tool's own login command, run inside the instance by `xnai login`.
     fn login_command(&self) -> Option<&'static [&'static str]> {
         None

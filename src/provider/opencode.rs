@@ -119,6 +119,12 @@ impl Provider for OpenCode {
             _ => from_format(token::check_any_api_key(value)),
         })
     }
+    fn agent_command(&self) -> Option<&'static [&'static str]> {
+        Some(&["opencode", "run", "{prompt}"])
+    }
+    fn context_window(&self) -> Option<u64> {
+        Some(200_000)
+    }
     fn instance_dirs(&self) -> &'static [&'static str] {
         &["data"]
     }

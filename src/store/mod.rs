@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::fsutil;
 
+mod dispatch;
 mod quota;
 mod usage;
 
@@ -121,6 +122,42 @@ const MIGRATIONS: &[&str] = &[
     // (same inode, same or larger size) is read again from the start instead of from the old
     // offset.
     "ALTER TABLE usage_files ADD COLUMN tail_hash INTEGER;",
+    // 6: the dispatcher's shared state: per account cooldown (rate limit or exhausted quota,
+    // with its backoff level and when it was set, so a burst of failures from tasks already in
+    // flight changes it once), a rejected credential's fingerprint, the run-time EWMA and last
+    // use; leases of runs in flight (pid + its start time, so a dead holder's lease is
+    // reclaimed); and a log of state changes.
+    "CREATE TABLE dispatch_accounts (
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        cooldown_until_ms INTEGER,
+        cooldown_why TEXT,
+        cooldown_level INTEGER NOT NULL DEFAULT 0,
+        cooldown_set_ms INTEGER,
+        rejected_fingerprint TEXT,
+        rejected_ms INTEGER,
+        latency_ewma_ms REAL,
+        latency_samples INTEGER NOT NULL DEFAULT 0,
+        last_used_ms INTEGER,
+        PRIMARY KEY (provider, account)
+    ) WITHOUT ROWID;
+    CREATE TABLE dispatch_leases (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        pid_start INTEGER NOT NULL,
+        started_ms INTEGER NOT NULL
+    );
+    CREATE INDEX dispatch_leases_account ON dispatch_leases (provider, account);
+    CREATE TABLE dispatch_events (
+        id INTEGER PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT
+    );",
 ];
 
 /// An open ledger.

@@ -1,0 +1,355 @@
+//! Classifying a finished attempt from its exit status and the end of its output, and finding
+//! when the provider says to come back.
+
+use serde::Serialize;
+
+use crate::config::FailurePatterns;
+
+/// The failures that move a task to another account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// Too many requests: cool down, then try this account again.
+    RateLimited,
+    /// A quota window is used up: out until it resets.
+    QuotaExhausted,
+    /// The provider refused the credential: out until it changes.
+    CredentialRejected,
+}
+
+impl Failure {
+    /// `rate_limited`, `quota_exhausted`, `credential_rejected`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::RateLimited => "rate_limited",
+            Failure::QuotaExhausted => "quota_exhausted",
+            Failure::CredentialRejected => "credential_rejected",
+        }
+    }
+}
+
+/// Patterns every kind shares (matched case-insensitively; digits-only patterns only as a
+/// whole number). Checked in this order: an exhausted quota often arrives as an HTTP 429,
+/// and GitHub's secondary rate limit as a 403.
+pub const COMMON: &[(Failure, &str)] = &[
+    (Failure::QuotaExhausted, "quota exceeded"),
+    (Failure::QuotaExhausted, "exceeded your current quota"),
+    (Failure::QuotaExhausted, "insufficient_quota"),
+    (Failure::QuotaExhausted, "usage_limit_reached"),
+    (Failure::RateLimited, "429"),
+    (Failure::RateLimited, "rate limit"),
+    (Failure::RateLimited, "rate_limit"),
+    (Failure::RateLimited, "ratelimit"),
+    (Failure::RateLimited, "too many requests"),
+    (Failure::RateLimited, "resource_exhausted"),
+    (Failure::CredentialRejected, "401"),
+    (Failure::CredentialRejected, "403"),
+    (Failure::CredentialRejected, "unauthorized"),
+    (Failure::CredentialRejected, "invalid api key"),
+    (Failure::CredentialRejected, "invalid_api_key"),
+    (Failure::CredentialRejected, "invalid x-api-key"),
+    (Failure::CredentialRejected, "authentication_error"),
+    (Failure::CredentialRejected, "token expired"),
+    (Failure::CredentialRejected, "token has expired"),
+];
+
+/// What an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Exit status 0.
+    Success,
+    /// Rate limited; `until_ms` when the output said when to retry.
+    RateLimited {
+        /// Retry time the provider gave (Unix ms).
+        until_ms: Option<i64>,
+    },
+    /// Quota exhausted; `until_ms` when the output said when it resets.
+    QuotaExhausted {
+        /// Reset time the provider gave (Unix ms).
+        until_ms: Option<i64>,
+    },
+    /// The credential was refused.
+    CredentialRejected,
+    /// Any other failure: the user's to look at, no rotation.
+    Failed,
+}
+
+/// The patterns for one account: its configured ones first, then its kind's, then [`COMMON`].
+pub fn patterns(
+    configured: &FailurePatterns,
+    kind: &'static [(Failure, &'static str)],
+) -> Vec<(Failure, String)> {
+    let mut out: Vec<(Failure, String)> = Vec::new();
+    for (f, list) in [
+        (Failure::QuotaExhausted, &configured.quota_exhausted),
+        (Failure::RateLimited, &configured.rate_limited),
+        (Failure::CredentialRejected, &configured.credential_rejected),
+    ] {
+        out.extend(list.iter().map(|p| (f, p.to_lowercase())));
+    }
+    out.extend(kind.iter().map(|(f, p)| (*f, p.to_lowercase())));
+    out.extend(COMMON.iter().map(|(f, p)| (*f, p.to_string())));
+    // Quota before rate limit before credential, whichever list a pattern came from.
+    out.sort_by_key(|(f, _)| match f {
+        Failure::QuotaExhausted => 0,
+        Failure::RateLimited => 1,
+        Failure::CredentialRejected => 2,
+    });
+    out
+}
+
+fn contains_pattern(hay: &str, pat: &str) -> bool {
+    if pat.is_empty() {
+        return false;
+    }
+    if !pat.bytes().all(|b| b.is_ascii_digit()) {
+        return hay.contains(pat);
+    }
+    // A status code must stand alone: "429" in "14290 tokens" is not a rate limit.
+    let b = hay.as_bytes();
+    hay.match_indices(pat).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| b[j]);
+        let after = b.get(i + pat.len()).copied();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+/// Classifies an attempt. Exit 0 is success whatever the output says; otherwise the first
+/// matching pattern decides, and anything else is a plain failure.
+pub fn classify(
+    exit_code: i32,
+    output: &[u8],
+    patterns: &[(Failure, String)],
+    now_ms: i64,
+) -> Verdict {
+    if exit_code == 0 {
+        return Verdict::Success;
+    }
+    let text = String::from_utf8_lossy(output).to_lowercase();
+    let Some((failure, _)) = patterns.iter().find(|(_, p)| contains_pattern(&text, p)) else {
+        return Verdict::Failed;
+    };
+    match failure {
+        Failure::RateLimited => Verdict::RateLimited {
+            until_ms: retry_at(&text, now_ms),
+        },
+        Failure::QuotaExhausted => Verdict::QuotaExhausted {
+            until_ms: retry_at(&text, now_ms),
+        },
+        Failure::CredentialRejected => Verdict::CredentialRejected,
+    }
+}
+
+/// Latest sensible retry time: a month ahead at most.
+const MAX_AHEAD_MS: i64 = 31 * 86_400_000;
+
+/// When the output says to come back: `Retry-After: 120`, "try again in 4 hours 12 minutes",
+/// "retry after 30s", "resets at 2026-12-03T20:00:00Z", Claude Code's "limit reached|<epoch>".
+/// `text` is lower-case.
+pub fn retry_at(text: &str, now_ms: i64) -> Option<i64> {
+    let sane = |t: i64| (t > now_ms && t <= now_ms + MAX_AHEAD_MS).then_some(t);
+    // Retry-After header: seconds.
+    for (i, _) in text.match_indices("retry-after") {
+        let rest = text[i + "retry-after".len()..].trim_start_matches([':', ' ', '"', '=']);
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(secs) = digits.parse::<i64>()
+            && let Some(t) = sane(now_ms.saturating_add(secs.saturating_mul(1000)))
+        {
+            return Some(t);
+        }
+    }
+    for phrase in [
+        "try again in",
+        "retry in",
+        "retry after",
+        "resets in",
+        "reset in",
+        "wait",
+    ] {
+        for (i, _) in text.match_indices(phrase) {
+            if let Some(ms) = duration_prefix(&text[i + phrase.len()..])
+                && let Some(t) = sane(now_ms.saturating_add(ms))
+            {
+                return Some(t);
+            }
+        }
+    }
+    // An instant anywhere in the message (reset times are printed as RFC 3339).
+    for word in text.split(|c: char| c.is_whitespace() || "\"',()[]{}<>".contains(c)) {
+        let w = word.trim_end_matches(['.', ';']);
+        if w.len() >= 20
+            && let Ok(ts) = w.to_uppercase().parse::<jiff::Timestamp>()
+            && let Some(t) = sane(ts.as_millisecond())
+        {
+            return Some(t);
+        }
+    }
+    // Claude Code: "Claude AI usage limit reached|1764792000".
+    for (i, _) in text.match_indices("reached|") {
+        let digits: String = text[i + 8..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Ok(secs) = digits.parse::<i64>()
+            && let Some(t) = sane(secs.saturating_mul(1000))
+        {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// The duration at the start of `s` ("4 hours 12 minutes", "30s", "1h30m"), in ms.
+fn duration_prefix(s: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut found = false;
+    let mut rest = s.trim_start();
+    loop {
+        let int: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if int.is_empty() {
+            break;
+        }
+        let frac: String = rest[int.len()..]
+            .strip_prefix('.')
+            .map(|r| r.chars().take_while(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        let digits = if frac.is_empty() {
+            int
+        } else {
+            format!("{int}.{frac}")
+        };
+        let n: f64 = digits.parse().ok()?;
+        rest = rest[digits.len()..].trim_start();
+        let unit: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+        let ms = match unit.as_str() {
+            "ms" | "millisecond" | "milliseconds" => 1.0,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1000.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
+            "d" | "day" | "days" => 86_400_000.0,
+            _ => break,
+        };
+        total = total.saturating_add((n * ms) as i64);
+        found = true;
+        rest = rest[unit.len()..].trim_start_matches([' ', ',']);
+        rest = rest.strip_prefix("and ").unwrap_or(rest);
+    }
+    found.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_764_000_000_000;
+
+    fn p() -> Vec<(Failure, String)> {
+        patterns(&FailurePatterns::default(), &[])
+    }
+
+    #[test]
+    fn exit_zero_is_success_whatever_it_says() {
+        assert_eq!(
+            classify(0, b"HTTP 429 rate limit", &p(), NOW),
+            Verdict::Success
+        );
+    }
+
+    #[test]
+    fn classes_from_default_patterns() {
+        assert_eq!(
+            classify(
+                1,
+                b"Error: 429 Too Many Requests\nRetry-After: 120",
+                &p(),
+                NOW
+            ),
+            Verdict::RateLimited {
+                until_ms: Some(NOW + 120_000)
+            }
+        );
+        assert_eq!(
+            classify(1, b"{\"error\":{\"type\":\"usage_limit_reached\",\"resets_in_seconds\":60}} try again in 4 hours 12 minutes", &p(), NOW),
+            Verdict::QuotaExhausted {
+                until_ms: Some(NOW + (4 * 60 + 12) * 60_000)
+            }
+        );
+        assert_eq!(
+            classify(1, b"status: RESOURCE_EXHAUSTED", &p(), NOW),
+            Verdict::RateLimited { until_ms: None }
+        );
+        assert_eq!(
+            classify(
+                1,
+                b"RESOURCE_EXHAUSTED: Quota exceeded for metric",
+                &p(),
+                NOW
+            ),
+            Verdict::QuotaExhausted { until_ms: None }
+        );
+        assert_eq!(
+            classify(1, b"401 Unauthorized", &p(), NOW),
+            Verdict::CredentialRejected
+        );
+        assert_eq!(
+            classify(
+                1,
+                b"403: You have exceeded a secondary rate limit",
+                &p(),
+                NOW
+            ),
+            Verdict::RateLimited { until_ms: None },
+            "GitHub's secondary limit is a 403"
+        );
+        assert_eq!(
+            classify(1, b"used 14290 tokens; syntax error", &p(), NOW),
+            Verdict::Failed
+        );
+        assert_eq!(classify(2, b"", &p(), NOW), Verdict::Failed);
+    }
+
+    #[test]
+    fn configured_and_kind_patterns_apply() {
+        let cfg = FailurePatterns {
+            rate_limited: vec!["Slow Down Please".into()],
+            ..Default::default()
+        };
+        let kind: &[(Failure, &str)] = &[(Failure::QuotaExhausted, "usage limit reached")];
+        let pats = patterns(&cfg, kind);
+        assert_eq!(
+            classify(1, b"server says: slow down please", &pats, NOW),
+            Verdict::RateLimited { until_ms: None }
+        );
+        let epoch = (NOW / 1000) + 3600;
+        let msg = format!("Claude AI usage limit reached|{epoch}");
+        assert_eq!(
+            classify(1, msg.as_bytes(), &pats, NOW),
+            Verdict::QuotaExhausted {
+                until_ms: Some(epoch * 1000)
+            }
+        );
+    }
+
+    #[test]
+    fn retry_times() {
+        assert_eq!(retry_at("please retry after 30s.", NOW), Some(NOW + 30_000));
+        assert_eq!(retry_at("try again in 1h30m", NOW), Some(NOW + 5_400_000));
+        assert_eq!(
+            retry_at("try again in 2 days, 3 hours", NOW),
+            Some(NOW + 2 * 86_400_000 + 3 * 3_600_000)
+        );
+        let at = jiff::Timestamp::from_millisecond(NOW + 600_000).unwrap();
+        assert_eq!(
+            retry_at(&format!("limit resets at {at}.").to_lowercase(), NOW),
+            Some(NOW + 600_000)
+        );
+        assert_eq!(
+            retry_at("retry-after: 99999999999", NOW),
+            None,
+            "beyond a month"
+        );
+        assert_eq!(retry_at("try again later", NOW), None);
+    }
+}

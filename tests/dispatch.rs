@@ -1,0 +1,562 @@
+//! `xnai dispatch` with fake agents (real bash scripts run inside real instances): rotation
+//! order, cooldown expiry, exhausted accounts never chosen, context-window fallback, weights
+//! changing the choice, the explain output, max_concurrent under concurrent dispatches, one
+//! state change for a burst of 429s, no rotation on other failures, XNAI_FORCE_ACCOUNT, and
+//! `xnai run auto`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{Home, run};
+
+/// A fake agent: what it does depends on a word inside the account's API key.
+const AGENT: &str = r#"#!/bin/bash
+key="$ANTHROPIC_API_KEY"
+echo "$(date +%s.%N) start ${key:13:8}" >> "$AGENT_LOG"
+case "$key" in
+  *RATELIMT*) echo "Error: 429 Too Many Requests" >&2; echo "Retry-After: ${RETRY_AFTER:-30}" >&2; code=1 ;;
+  *AUTHFAIL*) echo "API Error: 401 {\"type\":\"authentication_error\",\"message\":\"invalid x-api-key\"}" >&2; code=1 ;;
+  *QUOTAOUT*) echo "Error: quota exceeded for this month" >&2; code=1 ;;
+  *BROKENXX*) echo "SyntaxError: unexpected token" >&2; code=3 ;;
+  *SLOWSLOW*) sleep "${SLOW_SECS:-1}"; echo "slow done"; code=0 ;;
+  *BURSTXXX*) sleep 1; echo "429 rate limit" >&2; code=1 ;;
+  *) echo "did: $1"; code=0 ;;
+esac
+echo "$(date +%s.%N) end ${key:13:8}" >> "$AGENT_LOG"
+exit $code
+"#;
+
+/// An Anthropic API key of the real shape (108 characters, `AA` at the end) with a behaviour
+/// word at its start.
+fn key(word: &str, fill: char) -> String {
+    assert_eq!(word.len(), 8);
+    let body: String = std::iter::repeat_n(fill, 93 - 8).collect();
+    format!("sk-ant-api03-{word}{body}AA")
+}
+
+struct Env {
+    home: Home,
+    cfg: PathBuf,
+    log: PathBuf,
+    agent: PathBuf,
+}
+
+impl Env {
+    /// `accounts`: (id, behaviour word, extra YAML for the account).
+    fn new(sections: &str) -> Env {
+        let home = Home::new();
+        let agent = home.path().join("agent.sh");
+        std::fs::write(&agent, AGENT).expect("agent");
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let text = sections.replace("AGENT", &agent.display().to_string());
+        let cfg = home.config(&text);
+        let log = home.path().join("agent.log");
+        Env {
+            home,
+            cfg,
+            log,
+            agent,
+        }
+    }
+
+    fn xnai(&self) -> assert_cmd::Command {
+        let mut c = self.home.xnai();
+        c.env("AGENT_LOG", &self.log).arg("--config").arg(&self.cfg);
+        c
+    }
+
+    fn std(&self) -> std::process::Command {
+        let mut c = self.home.xnai_std();
+        c.env("AGENT_LOG", &self.log).arg("--config").arg(&self.cfg);
+        c
+    }
+
+    /// Which accounts the agent ran as, in order (by behaviour word).
+    fn started(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" start "))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn ledger(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.home.path().join(".local/share/xnai/xnai.db"))
+            .expect("ledger")
+    }
+}
+
+fn section(id: &str, accounts: &[(&str, &str, &str)], extra: &str) -> String {
+    let mut s = format!(
+        "  {id}:\n    kind: claude\n    command: [AGENT, \"{{prompt}}\"]\n{extra}    accounts:\n"
+    );
+    for (i, (name, word, more)) in accounts.iter().enumerate() {
+        let fill = (b'a' + i as u8) as char;
+        s.push_str(&format!(
+            "      {name}:\n        api_key: {}\n{more}",
+            key(word, fill)
+        ));
+    }
+    s
+}
+
+fn config(sections: &[String], dispatch: &str) -> String {
+    format!(
+        "credentials:\n{}dispatch_config:\n{dispatch}",
+        sections.concat()
+    )
+}
+
+#[test]
+fn rotates_past_rate_limit_and_rejected_credential_then_remembers() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[
+                ("a", "RATELIMT", ""),
+                ("b", "AUTHFAIL", ""),
+                ("c", "OKOKOKOK", ""),
+            ],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "fix it"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "did: fix it\n");
+    assert_eq!(e.started(), ["RATELIMT", "AUTHFAIL", "OKOKOKOK"]);
+    let summary = o.stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        summary
+            .split(" → ")
+            .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "xnai dispatch: claude/a",
+            "claude/b credential rejected",
+            "claude/c ok in"
+        ],
+        "{summary}"
+    );
+    assert!(
+        summary.contains("claude/a rate limited (out for 30 s)"),
+        "{summary}"
+    );
+    // Both stay out: the next task goes straight to c.
+    let o = run(e.xnai().args(["dispatch", "--explain", "--", "again"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(e.started().len(), 4);
+    assert_eq!(e.started()[3], "OKOKOKOK");
+    assert!(
+        o.stderr.contains(
+            "claude/a  -      -      -        -        excluded: rate_limited: cooling down for"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("excluded: credential rejected by the provider (until it changes)")
+    );
+}
+
+#[test]
+fn cooldown_expires_at_the_retry_time() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "RATELIMT", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e
+        .xnai()
+        .env("RETRY_AFTER", "1")
+        .args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
+    assert_eq!(o.stdout, "claude/b\n", "a cools down");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    // a is eligible again (ranked behind b, whose run time is measured and beats a's prior).
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert_eq!(o.stdout, "claude/b\n", "{}", o.stderr);
+    assert!(o.stderr.contains("    2  claude/a  "), "{}", o.stderr);
+    assert!(!o.stderr.contains("excluded"), "{}", o.stderr);
+}
+
+/// A Claude Code log line with one response at `ts`.
+fn claude_line(id: usize, ts: &str) -> String {
+    format!(
+        "{{\"type\":\"assistant\",\"timestamp\":\"{ts}\",\"requestId\":\"req_{id}\",\"sessionId\":\"s\",\"message\":{{\"id\":\"msg_{id}\",\"model\":\"claude-sonnet-4-5\",\"role\":\"assistant\",\"usage\":{{\"input_tokens\":10,\"output_tokens\":5}}}}}}\n"
+    )
+}
+
+fn write_requests(home: &Home, provider: &str, account: &str, n: usize) {
+    let dir = home.path().join(format!(
+        ".local/share/xnai/instances/{provider}/{account}/claude/projects/p"
+    ));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let now = jiff::Timestamp::now();
+    let ts = now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let text: String = (0..n).map(|i| claude_line(i, &ts)).collect();
+    std::fs::write(dir.join(format!("{account}.jsonl")), text).expect("log");
+}
+
+#[test]
+fn an_exhausted_account_is_never_chosen() {
+    let quota = "        quotas: [{limit: 3, unit: requests, window: monthly}]\n";
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "OKOKOKOK", quota), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    write_requests(&e.home, "claude", "a", 3);
+    for _ in 0..3 {
+        let o = run(e.xnai().args(["dispatch", "--explain", "--", "x"]));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(o.stderr.contains("claude/b ok"), "{}", o.stderr);
+        assert!(
+            o.stderr.contains("excluded: requests/monthly exhausted"),
+            "{}",
+            o.stderr
+        );
+    }
+    // Exhausted as the agent reports it: out until the reset, never tried again.
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "QUOTAOUT", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert!(
+        o.stderr.contains("claude/a quota exhausted (out for"),
+        "{}",
+        o.stderr
+    );
+    for _ in 0..2 {
+        assert_eq!(run(e.xnai().args(["dispatch", "--", "x"])).code, 0);
+    }
+    assert_eq!(
+        e.started(),
+        ["QUOTAOUT", "OKOKOKOK", "OKOKOKOK", "OKOKOKOK"]
+    );
+}
+
+#[test]
+fn context_window_falls_back_along_the_chain() {
+    let e = Env::new(&config(
+        &[
+            section(
+                "small",
+                &[("a", "OKOKOKOK", "")],
+                "    context_window: 1000\n",
+            ),
+            section(
+                "big",
+                &[("a", "OKOKOKOK", "")],
+                "    context_window: 200000\n",
+            ),
+        ],
+        "  fallback_chain: [small, big]\n",
+    ));
+    let o = run(e.xnai().args([
+        "dispatch",
+        "--dry-run",
+        "--context-tokens",
+        "700",
+        "--",
+        "x",
+    ]));
+    assert_eq!(o.stdout, "small/a\n");
+    let o = run(e.xnai().args([
+        "dispatch",
+        "--dry-run",
+        "--explain",
+        "--context-tokens",
+        "1500",
+        "--",
+        "x",
+    ]));
+    assert_eq!(o.stdout, "big/a\n", "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("excluded: task of ~1500 tokens exceeds the 1000-token context window"),
+        "{}",
+        o.stderr
+    );
+    // A prompt file counts too: 5,000 characters ≈ 1,250 tokens.
+    let f = e.home.path().join("big.txt");
+    std::fs::write(&f, "x".repeat(5000)).expect("write");
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--prompt-file"])
+        .arg(&f)
+        .args(["--", "review this"]));
+    assert_eq!(o.stdout, "big/a\n", "{}", o.stderr);
+    // Nothing fits: no account, exit 75.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--context-tokens", "300000", "--", "x"]));
+    assert_eq!(o.code, 75, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("no account of small → big can take the task now")
+    );
+}
+
+#[test]
+fn weights_change_the_choice() {
+    // a: fast but 8 of 10 requests used; b: slow, no limit.
+    let a_extra = "        quotas: [{limit: 10, unit: requests, window: monthly}]\n        latency_prior_ms: 1000\n";
+    let b_extra = "        latency_prior_ms: 10000\n";
+    let sections = [section(
+        "claude",
+        &[("a", "OKOKOKOK", a_extra), ("b", "OKOKOKOK", b_extra)],
+        "",
+    )];
+    let default = Env::new(&config(&sections, "  fallback_chain: [claude]\n"));
+    write_requests(&default.home, "claude", "a", 8);
+    // a = 0.4·0.1 + 0.3·1 + 0.3·1 = 0.64; b = 0.4·1 + 0.3·0.1 + 0.3·1 = 0.73
+    let o = run(default
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert_eq!(o.stdout, "claude/b\n", "{}", o.stderr);
+    assert!(o.stderr.contains("claude/b  0.730"), "{}", o.stderr);
+    assert!(o.stderr.contains("claude/a  0.640"), "{}", o.stderr);
+    let fast = Env::new(&config(
+        &sections,
+        "  fallback_chain: [claude]\n  weights: {quota: 0.1, latency: 0.9, context_fit: 0.0}\n",
+    ));
+    write_requests(&fast.home, "claude", "a", 8);
+    let o = run(fast.xnai().args(["dispatch", "--dry-run", "--", "x"]));
+    assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
+}
+
+#[test]
+fn explain_output_snapshot() {
+    let e = Env::new(&config(
+        &[
+            section(
+                "claude",
+                &[
+                    ("a", "OKOKOKOK", "        latency_prior_ms: 2000\n"),
+                    ("b", "OKOKOKOK", "        latency_prior_ms: 4000\n"),
+                    ("off", "OKOKOKOK", "        enabled: false\n"),
+                ],
+                "",
+            ),
+            section("tiny", &[("x", "OKOKOKOK", "")], "    context_window: 10\n"),
+        ],
+        "  chains:\n    review: [tiny, claude]\n",
+    ));
+    let o = run(e.xnai().args([
+        "dispatch",
+        "--chain",
+        "review",
+        "--explain",
+        "--dry-run",
+        "--context-tokens",
+        "50",
+        "--",
+        "x",
+    ]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/dispatch-explain.txt");
+    if std::env::var_os("XNAI_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snap, &o.stderr).expect("write snapshot");
+    }
+    let want =
+        std::fs::read_to_string(&snap).expect("snapshot (XNAI_UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(o.stderr, want);
+    assert_eq!(o.stdout, "claude/a\n");
+}
+
+#[test]
+fn concurrent_dispatches_respect_max_concurrent() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", ""), ("b", "SLOWSLOW", "")],
+            "    max_concurrent: 1\n",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let kids: Vec<_> = (0..3)
+        .map(|_| {
+            e.std()
+                .env("SLOW_SECS", "2")
+                .args(["dispatch", "--", "x"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let codes: Vec<i32> = kids
+        .into_iter()
+        .map(|k| {
+            k.wait_with_output()
+                .expect("wait")
+                .status
+                .code()
+                .unwrap_or(-1)
+        })
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 0, 75], "two slots, three tasks: {codes:?}");
+    // Each account ran once: the two runs were on different accounts.
+    let log = std::fs::read_to_string(&e.log).expect("log");
+    let starts: Vec<&str> = log.lines().filter(|l| l.contains(" start ")).collect();
+    assert_eq!(starts.len(), 2, "{log}");
+    // Leases are gone once the runs end.
+    let n: i64 = e
+        .ledger()
+        .query_row("SELECT COUNT(*) FROM dispatch_leases", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_burst_of_429s_changes_the_state_once() {
+    let e = Env::new(&config(
+        &[section("claude", &[("a", "BURSTXXX", "")], "")],
+        "  fallback_chain: [claude]\n",
+    ));
+    let kids: Vec<_> = (0..4)
+        .map(|_| {
+            e.std()
+                .args(["dispatch", "--max-attempts", "1", "--", "x"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for k in kids {
+        let _ = k.wait_with_output();
+    }
+    assert_eq!(e.started().len(), 4, "all four were in flight");
+    let db = e.ledger();
+    let events: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM dispatch_events WHERE event = 'rate_limited'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("events");
+    assert_eq!(events, 1);
+    let level: i64 = db
+        .query_row("SELECT cooldown_level FROM dispatch_accounts", [], |r| {
+            r.get(0)
+        })
+        .expect("level");
+    assert_eq!(level, 1, "backoff did not double for the same burst");
+}
+
+#[test]
+fn other_failures_are_returned_without_rotation() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "BROKENXX", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 3);
+    assert_eq!(e.started(), ["BROKENXX"]);
+    assert!(
+        o.stderr
+            .ends_with("xnai dispatch: claude/a failed (exit 3)\n"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn force_account_bypasses_scoring_and_run_auto_chooses() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "RATELIMT", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    assert_eq!(run(e.xnai().args(["dispatch", "--", "x"])).code, 0);
+    // a cools down, but the emergency switch uses it anyway, once.
+    let o = run(e
+        .xnai()
+        .env("XNAI_FORCE_ACCOUNT", "claude/a")
+        .args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(e.started().last().map(String::as_str), Some("RATELIMT"));
+    // run auto: b, the one not cooling down; the command sees b's key (masked nowhere: it
+    // is the command's own environment).
+    let o = run(e.xnai().args([
+        "run",
+        "auto",
+        "--provider",
+        "claude",
+        "--",
+        "bash",
+        "-c",
+        "echo ${ANTHROPIC_API_KEY:13:8}",
+    ]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "OKOKOKOK\n");
+    assert!(o.stderr.contains("auto: claude/b"), "{}", o.stderr);
+    let o = run(e.xnai().args(["run", "auto", "--", "true"]));
+    assert_eq!(o.code, 125);
+    assert!(o.stderr.contains("needs --provider"), "{}", o.stderr);
+}
+
+#[test]
+fn dispatch_never_prints_a_secret() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "AUTHFAIL", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    // The agent prints its own key: dispatch masks the account's secrets in its output.
+    std::fs::write(
+        &e.agent,
+        AGENT.replace(
+            "echo \"did: $1\"",
+            "echo \"did: $1 with $ANTHROPIC_API_KEY\"",
+        ),
+    )
+    .expect("agent");
+    for args in [
+        vec!["dispatch", "--explain", "--", "x"],
+        vec!["dispatch", "--explain", "--dry-run", "--", "x"],
+        vec!["dispatch", "--chain", "nope", "--", "x"],
+    ] {
+        let o = run(e.xnai().args(&args));
+        for k in [key("AUTHFAIL", 'a'), key("OKOKOKOK", 'b')] {
+            assert!(
+                !o.stdout.contains(&k[13..40]) && !o.stderr.contains(&k[13..40]),
+                "{args:?}: {}{}",
+                o.stdout,
+                o.stderr
+            );
+        }
+    }
+}
