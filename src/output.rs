@@ -156,6 +156,17 @@ impl Table {
     }
 }
 
+/// Like [`print`], telling whether anyone still reads: false once stdout's reader is gone
+/// (a closed pipe), so a loop that redraws can stop.
+pub fn print_live(text: &str) -> Result<bool> {
+    let mut out = anstream::stdout();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::io("writing", "stdout", e)),
+    }
+}
+
 /// Writes text to stdout, colour handled by `anstream`. A closed pipe (`xnai ... | head`) is
 /// not an error.
 pub fn print(text: &str) -> Result<()> {

@@ -83,25 +83,21 @@ impl At {
         let (h, m) = time
             .split_once(':')
             .ok_or("expected the time as HH:MM (24-hour)")?;
-        let hour: u8 = h
-            .parse()
-            .ok()
+        let digits = |t: &str, max_len: usize| {
+            !t.is_empty() && t.len() <= max_len && t.bytes().all(|b| b.is_ascii_digit())
+        };
+        let hour: u8 = digits(h, 2)
+            .then(|| h.parse().ok())
+            .flatten()
             .filter(|h| *h < 24)
             .ok_or("the hour must be 0–23")?;
-        let minute: u8 = (m.len() == 2)
+        let minute: u8 = (digits(m, 2) && m.len() == 2)
             .then(|| m.parse().ok())
             .flatten()
             .filter(|m| *m < 60)
             .ok_or("the minutes must be two digits, 00–59")?;
-        // Only what the zone database knows: systemd resolves names the same way.
-        let zone = if zone.eq_ignore_ascii_case("utc") {
-            "UTC".to_string()
-        } else {
-            jiff::tz::db().get(zone).map_err(
-                |_| "the time zone is not in the time zone database (e.g. UTC, Europe/Berlin)",
-            )?;
-            zone.to_string()
-        };
+        // The database's spelling: systemd matches zone names case-sensitively.
+        let (_, zone) = crate::quota::window::zone(zone)?;
         Ok(At { hour, minute, zone })
     }
 
@@ -231,9 +227,22 @@ pub fn service_unit(spec: &Spec) -> Result<String, UnitPathError> {
     let data = unit_str(&spec.data_dir)?;
     let env_path = env_file(&spec.data_dir);
     let env_file = unit_str(&env_path)?.replace('%', "%%");
-    let exec = command(spec)
-        .iter()
-        .map(|w| exec_word(w))
+    let bin = unit_str(&spec.binary)?;
+    if bin.contains(['"', '\'', '\\']) {
+        return Err(UnitPathError {
+            path: spec.binary.clone(),
+            reason: "systemd refuses quotes and backslashes in the program's path",
+        });
+    }
+    // The program is taken literally except for specifiers; the arguments also expand `$`.
+    let program = bin.replace('%', "%%");
+    let program = if program.contains(char::is_whitespace) {
+        format!("\"{program}\"")
+    } else {
+        program
+    };
+    let exec = std::iter::once(program)
+        .chain(command(spec).iter().skip(1).map(|w| exec_word(w)))
         .collect::<Vec<_>>()
         .join(" ");
     let mut u = format!(
@@ -331,19 +340,33 @@ pub fn timer_unit(spec: &Spec) -> String {
 pub fn crontab_line(spec: &Spec, local: &jiff::tz::TimeZone, today: jiff::civil::Date) -> String {
     let want = jiff::tz::TimeZone::get(&spec.at.zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let civil = today.at(spec.at.hour as i8, spec.at.minute as i8, 0, 0);
-    let (hour, minute, note) = match civil.to_zoned_datetime(want) {
+    let (hour, minute, note) = match civil.to_zoned_datetime(want.clone()) {
         Ok(z) => {
             let here = z.with_time_zone(local.clone());
             let differs =
                 here.hour() as u8 != spec.at.hour || here.minute() as u8 != spec.at.minute;
+            // Daylight saving time in either zone moves the local hour twice a year.
+            let offset = |tz: &jiff::tz::TimeZone, m: i8| {
+                jiff::civil::date(today.year(), m, 1)
+                    .at(12, 0, 0, 0)
+                    .to_zoned_datetime(tz.clone())
+                    .map(|z| z.offset())
+                    .ok()
+            };
+            let shifts =
+                offset(local, 1) != offset(local, 7) || offset(&want, 1) != offset(&want, 7);
             let note = differs.then(|| {
                 format!(
-                    "# cron runs in this machine's time zone ({}): {} is {:02}:{:02} here today; \
-                     adjust the line when daylight saving time changes\n",
+                    "# cron runs in this machine's time zone ({}): {} is {:02}:{:02} here today{}\n",
                     local.iana_name().unwrap_or("local"),
                     spec.at.describe(),
                     here.hour(),
-                    here.minute()
+                    here.minute(),
+                    if shifts {
+                        "; adjust the line when daylight saving time changes"
+                    } else {
+                        ""
+                    }
                 )
             });
             (here.hour() as u8, here.minute() as u8, note)
@@ -357,9 +380,14 @@ pub fn crontab_line(spec: &Spec, local: &jiff::tz::TimeZone, today: jiff::civil:
         .map(|w| sh(w))
         .collect::<Vec<_>>()
         .join(" ");
+    let data = sh(&spec.data_dir.to_string_lossy());
     let log = sh(&spec.data_dir.join("schedule.log").to_string_lossy());
+    let env = sh(&env_file(&spec.data_dir).to_string_lossy());
+    // The data directory must exist before the redirect opens the log; the environment file
+    // gives the audit the variables the credential file's ${VAR}s need, as EnvironmentFile=
+    // does for the service (cron starts with almost none).
     format!(
-        "# xnai daily quota audit at {}\n{}{minute} {hour} * * * {cmd} >>{log} 2>&1\n",
+        "# xnai daily quota audit at {}\n{}{minute} {hour} * * * mkdir -p -m 700 {data} && (set -a; [ -r {env} ] && . {env}; set +a; exec {cmd}) >>{log} 2>&1\n",
         spec.at.describe(),
         note.unwrap_or_default()
     )
@@ -499,12 +527,15 @@ mod tests {
         };
         let svc = service_unit(&s).unwrap();
         assert!(
-            svc.contains("ExecStart=\"/opt/my tools/x%%n$$ai\" --config"),
+            svc.contains("ExecStart=\"/opt/my tools/x%%n$ai\" --config"),
             "{svc}"
         );
         assert!(svc.contains("ReadWritePaths=\"/data dir/%%h\"\n"), "{svc}");
         for bad in [
             "/a\nExecStartPre=/bin/evil",
+            "/a\"b",
+            "/a\\b",
+            "/it's",
             "relative/xnai",
             "/a\t",
             " /lead",
@@ -523,7 +554,12 @@ mod tests {
         let day = jiff::civil::date(2026, 7, 1);
         let utc = crontab_line(&s, &jiff::tz::TimeZone::UTC, day);
         assert!(
-            utc.contains("\n0 2 * * * /usr/local/bin/xnai --config"),
+            utc.contains(
+                "\n0 2 * * * mkdir -p -m 700 /home/a/.local/share/xnai && (set -a; \
+                 [ -r /home/a/.local/share/xnai/schedule.env ] && \
+                 . /home/a/.local/share/xnai/schedule.env; set +a; \
+                 exec /usr/local/bin/xnai --config"
+            ),
             "{utc}"
         );
         assert!(
@@ -533,7 +569,11 @@ mod tests {
         let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
         let b = crontab_line(&s, &berlin, day);
         assert!(b.contains("\n0 4 * * * "), "summer time is UTC+2: {b}");
-        assert!(b.contains("Europe/Berlin"));
+        assert!(b.contains("Europe/Berlin") && b.contains("daylight saving"));
+        let kolkata = jiff::tz::TimeZone::get("Asia/Kolkata").unwrap();
+        let k = crontab_line(&s, &kolkata, day);
+        assert!(k.contains("\n30 7 * * * "), "UTC+5:30: {k}");
+        assert!(!k.contains("daylight saving"), "{k}");
         let pct = crontab_line(
             &Spec {
                 binary: "/opt/x%y".into(),

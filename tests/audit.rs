@@ -354,3 +354,62 @@ fn status_watch_redraws_until_stopped() {
     assert!(frames >= 2, "{text}");
     assert!(!text.contains('\x1b'), "{text}");
 }
+
+#[test]
+fn a_damaged_ledger_stops_the_audit_instead_of_reporting_wrong_numbers() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    assert_eq!(audit(&home, &cfg, &data, &[]).code, 0);
+    let db = data.join("xnai.db");
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .expect("checkpoint");
+    }
+    // Overwrite the middle of every third page after the first.
+    let mut bytes = std::fs::read(&db).expect("read");
+    let page = 16384;
+    let mut p = page;
+    while p + page <= bytes.len() {
+        if (p / page) % 3 == 1 {
+            for b in &mut bytes[p + 100..p + 400] {
+                *b = 0xA5;
+            }
+        }
+        p += page;
+    }
+    std::fs::write(&db, &bytes).expect("write");
+    let o = audit(&home, &cfg, &data, &[]);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("is damaged"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains(".damaged"),
+        "the hint says what to do: {}",
+        o.stderr
+    );
+    let s = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("status"));
+    assert_eq!(s.code, 2, "{}", s.stderr);
+}
+
+#[test]
+fn an_unwritable_output_still_shows_the_alerts() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let file = home.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let o = audit(
+        &home,
+        &cfg,
+        &data,
+        &["--output", &file.join("reports").to_string_lossy()],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.contains("critical codex/pro"), "{}", o.stdout);
+    assert!(!o.stdout.contains("report: "), "{}", o.stdout);
+}

@@ -547,3 +547,31 @@ fn usage_ledger_and_output_never_hold_the_secret() {
         );
     }
 }
+
+#[test]
+fn secrets_pasted_into_names_and_zones_are_not_echoed() {
+    let home = Home::new();
+    for text in [
+        format!(
+            "credentials:\n  cline:\n    api_key: x\n    quotas: [{{limit: 1, unit: tokens, window: weekly, reset: \"monday 00:00 sk-ant-oat01-{CANARY}\"}}]\n"
+        ),
+        format!(
+            "credentials:\n  cline:\n    api_key: x\nquota_management:\n  timezone: \"sk-ant-oat01-{CANARY}\"\n"
+        ),
+        format!(
+            "credentials:\n  copilot:\n    accounts:\n      ghp_{CANARY}abcdefghijklmnopqrstu:\n        oauth_token: x\n"
+        ),
+    ] {
+        let cfg = home.config(&text);
+        for args in [
+            vec!["check"],
+            vec!["audit"],
+            vec!["status"],
+            vec!["schedule", "install", "--dry-run"],
+        ] {
+            let out = run(home.xnai().arg("--config").arg(&cfg).args(&args));
+            assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+            assert_clean(&format!("xnai {}", args.join(" ")), &out);
+        }
+    }
+}

@@ -30,7 +30,8 @@ fn analyze() -> Option<PathBuf> {
 }
 
 fn home_with_config() -> (Home, PathBuf) {
-    let h = Home::new();
+    // Not under /tmp: the service's private /tmp would hide it, and install refuses that.
+    let h = Home::outside_tmp();
     let cfg = h.config(CONFIG);
     (h, cfg)
 }
@@ -125,6 +126,37 @@ fn generated_units_verify_without_warnings() {
             "ExecStart escapes `$`: {svc}"
         );
     }
+}
+
+#[test]
+fn a_binary_in_an_awkward_directory_still_verifies() {
+    let Some(analyze) = analyze() else { return };
+    let (h, cfg) = home_with_config();
+    // systemd takes the program path literally but for specifiers: `$` stays, `%` doubles.
+    let dir = h.path().join("my bin $HOME %n");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let bin = dir.join("xnai");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xnai"), &bin).expect("copy binary");
+    let o = Command::new(&bin)
+        .env_clear()
+        .env("HOME", h.path())
+        .env("TEST_KEY", "x")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["schedule", "install", "--dry-run"])
+        .output()
+        .expect("run copy");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let units = units_of(&stdout);
+    assert_eq!(units.len(), 2, "{stdout}");
+    assert!(
+        units[0].1.contains("my bin $HOME %%n/xnai\" --config"),
+        "{}",
+        units[0].1
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let said = verify(&analyze, "user", &units, tmp.path());
+    assert!(said.trim().is_empty(), "systemd-analyze said:\n{said}");
 }
 
 #[test]
@@ -400,9 +432,51 @@ fn without_systemd_install_prints_units_and_crontab_and_writes_nothing() {
         .find(|l| l.starts_with("0 2 * * * "))
         .unwrap_or_else(|| panic!("no crontab line in:\n{}", o.stdout));
     assert!(
-        cron.contains(" audit >>") && cron.ends_with("schedule.log 2>&1"),
+        cron.contains(" audit) >>") && cron.ends_with("schedule.log 2>&1"),
         "{cron}"
     );
+    // Run the line the way cron does: /bin/sh, an almost empty environment, `\%` meaning `%`.
+    // The data directory does not exist yet and the key comes only from schedule.env.
+    let data = h.path().join(".local/share/xnai");
+    assert!(!data.exists());
+    let line = cron
+        .splitn(6, ' ')
+        .nth(5)
+        .expect("command")
+        .replace("\\%", "%");
+    let cron_sh = || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .env_clear()
+            .env("HOME", h.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .expect("sh")
+    };
+    assert_eq!(
+        cron_sh().status.code(),
+        Some(2),
+        "no key yet: a config error"
+    );
+    let log = std::fs::read_to_string(data.join("schedule.log")).expect("log");
+    assert!(log.contains("TEST_KEY is not set"), "{log}");
+    std::fs::write(
+        data.join("schedule.env"),
+        format!("TEST_KEY={}AA\n", "k".repeat(93)),
+    )
+    .expect("env");
+    let o2 = cron_sh();
+    assert_eq!(
+        o2.status.code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(data.join("schedule.log")).unwrap_or_default()
+    );
+    let reports: Vec<_> = std::fs::read_dir(data.join("reports"))
+        .expect("reports")
+        .collect();
+    assert_eq!(reports.len(), 1, "the cron line wrote a report");
     assert!(!h.path().join(".config/systemd").exists());
     let o = run(xnai(&h, &cfg).args(["schedule", "status"]));
     assert_eq!(o.code, 1);

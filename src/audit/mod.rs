@@ -199,24 +199,39 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
             ));
         }
     }
+    out.extend(collection_alert(a));
+    out
+}
+
+/// The alert about an account's usage collection, when it timed out, failed or skipped files:
+/// its figures are then incomplete.
+pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
+    let label = format!("{}/{}", a.provider, a.account);
+    let alert = |level, message: String, action: String| Alert {
+        level,
+        provider: a.provider.clone(),
+        account: a.account.clone(),
+        message,
+        action,
+    };
     let col = &a.collected;
     if col.timed_out {
-        out.push(alert(
+        Some(alert(
             Level::Warning,
             format!(
                 "usage collection timed out after {} s: figures are from the previous scan",
                 col.timeout_secs
             ),
             format!("look for a slow or hanging log directory: xnai usage {label} -v"),
-        ));
+        ))
     } else if let Some(e) = &col.error {
-        out.push(alert(
+        Some(alert(
             Level::Warning,
             format!("usage could not be collected: {e}"),
             format!("xnai usage {label} -v"),
-        ));
+        ))
     } else if !col.unreadable.is_empty() {
-        out.push(alert(
+        Some(alert(
             Level::Warning,
             format!(
                 "{} log file{} could not be read (first: {})",
@@ -225,9 +240,10 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
                 col.unreadable[0]
             ),
             format!("xnai usage {label} -v"),
-        ));
+        ))
+    } else {
+        None
     }
-    out
 }
 
 /// Every alert, in a stable order: critical first, then by account and message.

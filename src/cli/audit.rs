@@ -32,11 +32,11 @@ pub struct Args {
     pub as_of: Option<String>,
 
     /// Accounts collected at once
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub jobs: usize,
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: u64,
 
     /// Seconds one account's usage collection may take before the audit goes on without it
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub timeout: u64,
 
     /// Print the report as JSON on stdout instead of the summary (the file is written too)
@@ -65,13 +65,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         None => generated_ms,
     };
     let data = ctx.data_dir()?;
+    // Figures read from a damaged ledger may be silently wrong: stop before reporting them.
+    Store::open(&data.ledger())?.quick_check()?;
     let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
     let (audits, mut store) = gather(
         cfg,
         &accounts,
         &data,
         now_ms,
-        args.jobs,
+        usize::try_from(args.jobs).unwrap_or(4),
         args.timeout,
         "auditing",
     )?;
@@ -94,7 +96,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .output
         .clone()
         .unwrap_or_else(|| data.root().join("reports"));
-    let path = audit::write(&dir, &doc.audit_metadata.report_date, args.format, &text)?;
+    // Written after the summary is shown: a report that cannot be written must not hide the
+    // alerts (under a timer they would be lost).
+    let written = audit::write(&dir, &doc.audit_metadata.report_date, args.format, &text);
 
     if args.json {
         output::print_json(&doc)?;
@@ -176,9 +180,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 ));
             }
         }
-        out.push_str(&format!("\nreport: {}\n", path.display()));
+        if let Ok(path) = &written {
+            out.push_str(&format!("\nreport: {}\n", path.display()));
+        }
         output::print(&out)?;
     }
+    written?;
     let failed = args
         .fail_on
         .is_some_and(|lvl| doc.alerts.iter().any(|a| a.level >= lvl));

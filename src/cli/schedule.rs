@@ -124,9 +124,11 @@ fn run_systemctl(program: &str, scope: Scope, args: &[&str]) -> Result<Ran> {
         .arg(scope.systemctl_flag())
         .args(args)
         .output()
-        .map_err(|source| Error::Spawn {
-            program: program.to_string(),
-            source,
+        .map_err(|e| Error::Refused {
+            message: format!("cannot run {program}: {e}"),
+            hint: Some(
+                "is systemd's systemctl installed? XNAI_SYSTEMCTL names another".to_string(),
+            ),
         })?;
     Ok(Ran {
         ok: out.status.success(),
@@ -185,14 +187,41 @@ fn service_data_dir(ctx: &Ctx, run_as: Option<&(String, PathBuf)>) -> Result<Pat
         ctx.data_dir.is_some() || env_lookup("XNAI_DATA_DIR").is_some_and(|v| !v.is_empty());
     match run_as {
         Some((_, home)) if !explicit => Ok(home.join(".local/share/xnai")),
-        _ => Ok(std::path::absolute(ctx.data_dir()?.root())
-            .map_err(|e| Error::io("resolving", ctx.data_dir.clone().unwrap_or_default(), e))?),
+        _ => clean_path(ctx.data_dir()?.root()),
     }
 }
 
+/// An absolute path without `.` or `..` (systemd ignores paths that are not normalised): the
+/// real path when it exists, else the lexical one.
+fn clean_path(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io("resolving", p, e))?;
+    let dotted = abs.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::CurDir | std::path::Component::ParentDir
+        )
+    });
+    if !dotted {
+        return Ok(abs);
+    }
+    if let Ok(real) = std::fs::canonicalize(&abs) {
+        return Ok(real);
+    }
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
 fn build_spec(ctx: &Ctx, scope: Scope, at: At) -> Result<(Spec, Option<(String, PathBuf)>)> {
-    let config = std::path::absolute(&ctx.config_path)
-        .map_err(|e| Error::io("resolving", &ctx.config_path, e))?;
+    let config = clean_path(&ctx.config_path)?;
     let owner = std::fs::metadata(&config)
         .map_err(|e| Error::io("reading", &config, e))?
         .uid();
@@ -359,12 +388,26 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
     let svc_path = dir.join(SERVICE);
     let timer_path = dir.join(TIMER);
     let bin = spec.binary.to_string_lossy();
-    if bin.contains("/target/debug/") || bin.contains("/target/release/") {
+    // cargo keeps `.fingerprint/` next to the binaries it builds, wherever the target dir is.
+    if spec
+        .binary
+        .parent()
+        .is_some_and(|d| d.join(".fingerprint").is_dir())
+    {
         output::warn(&format!(
             "the timer will run {bin}, a cargo build output that the next build or `cargo clean` \
              replaces; `cargo install --path .` and installing from there is steadier"
         ));
     }
+    let in_tmp: Vec<String> = [
+        ("the credential file", &spec.config),
+        ("the data directory", &spec.data_dir),
+        ("the binary", &spec.binary),
+    ]
+    .iter()
+    .filter(|(_, p)| p.starts_with("/tmp") || p.starts_with("/var/tmp"))
+    .map(|(what, p)| format!("{what} ({})", p.display()))
+    .collect();
     warn_environment(&spec);
     let print_units = || -> Result<()> {
         output::print_raw(&format!(
@@ -374,6 +417,12 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
             crontab(&spec)
         ))
     };
+    if !in_tmp.is_empty() {
+        output::warn(&format!(
+            "the service runs with a private /tmp (PrivateTmp=yes): it would not see {}",
+            in_tmp.join(", ")
+        ));
+    }
     if args.dry_run {
         print_units()?;
         return Ok(exit::OK);
@@ -387,6 +436,15 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         print_units()?;
         return Ok(exit::FINDINGS);
     };
+    if !in_tmp.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "the service runs with a private /tmp (PrivateTmp=yes) and would not see {}",
+                in_tmp.join(", ")
+            ),
+            Some("move them out of /tmp and /var/tmp, then install again".to_string()),
+        ));
+    }
     if scope == Scope::System && fsutil::effective_ids().0 != 0 {
         return Err(Error::usage(
             "installing system units needs root",
@@ -425,10 +483,32 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         Scope::System => 0o644,
         Scope::User => fsutil::FILE_MODE,
     };
-    fsutil::write_atomic_mode(&svc_path, svc.as_bytes(), true, mode)?;
-    fsutil::write_atomic_mode(&timer_path, timer.as_bytes(), true, mode)?;
-    systemctl_must(&sc, scope, &["daemon-reload"])?;
-    systemctl_must(&sc, scope, &["enable", "--now", TIMER])?;
+    let before: Vec<(PathBuf, Option<String>)> = [&svc_path, &timer_path]
+        .iter()
+        .map(|p| ((*p).clone(), std::fs::read_to_string(p).ok()))
+        .collect();
+    // Either both units are in place and the timer is enabled, or what was there before is.
+    let rollback = || {
+        for (p, old) in &before {
+            match old {
+                Some(text) => {
+                    let _ = fsutil::write_atomic_mode(p, text.as_bytes(), true, mode);
+                }
+                None => {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        let _ = run_systemctl(&sc, scope, &["daemon-reload"]);
+    };
+    let applied = fsutil::write_atomic_mode(&svc_path, svc.as_bytes(), true, mode)
+        .and_then(|()| fsutil::write_atomic_mode(&timer_path, timer.as_bytes(), true, mode))
+        .and_then(|()| systemctl_must(&sc, scope, &["daemon-reload"]))
+        .and_then(|_| systemctl_must(&sc, scope, &["enable", "--now", TIMER]));
+    if let Err(e) = applied {
+        rollback();
+        return Err(e);
+    }
     let next = show(&sc, scope, TIMER, &["NextElapseUSecRealtime"])
         .into_iter()
         .find(|(k, _)| k == "NextElapseUSecRealtime")
@@ -553,23 +633,15 @@ fn setting(unit: &str, key: &str) -> Option<String> {
 /// The program `ExecStart=` names, undoing the quoting [`schedule::service_unit`] applies.
 fn exec_program(exec: &str) -> String {
     let word = if let Some(rest) = exec.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => out.extend(chars.next()),
-                '"' => break,
-                c => out.push(c),
-            }
-        }
-        out
+        rest.split('"').next().unwrap_or_default().to_string()
     } else {
         exec.split_whitespace()
             .next()
             .unwrap_or_default()
             .to_string()
     };
-    word.replace("%%", "%").replace("$$", "$")
+    // Only specifiers are escaped in the program's path (see schedule::service_unit).
+    word.replace("%%", "%")
 }
 
 fn show(sc: &str, scope: Scope, unit: &str, props: &[&str]) -> Vec<(String, String)> {

@@ -26,7 +26,7 @@ pub struct Args {
     pub json: bool,
 
     /// Seconds one account's usage collection may take
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub timeout: u64,
 
     /// Show the state as of this day (its end, UTC) or RFC 3339 instant instead of now
@@ -38,6 +38,8 @@ pub struct Args {
 struct StatusJson {
     as_of: String,
     accounts: Vec<audit::report::QuotaEntry>,
+    /// `provider/account` → the dispatcher's hold on it, for accounts that have one.
+    cooldowns: std::collections::BTreeMap<String, String>,
 }
 
 const BAR: usize = 16;
@@ -96,7 +98,7 @@ fn credential(a: &AccountAudit, now_ms: i64) -> Cell {
     Cell::styled(text, st)
 }
 
-fn render(audits: &[AccountAudit], now_ms: i64) -> String {
+fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String {
     let mut t = Table::new(&[
         "ACCOUNT",
         "CREDENTIAL",
@@ -108,7 +110,8 @@ fn render(audits: &[AccountAudit], now_ms: i64) -> String {
         "NEXT RESET",
         "COOLDOWN",
     ]);
-    for a in audits {
+    for (n, a) in audits.iter().enumerate() {
+        let cooldown = cooldowns.get(n).cloned().unwrap_or_else(|| "-".to_string());
         let label = format!("{}/{}", a.provider, a.account);
         let first_cells = |t: &mut Table, rest: Vec<Cell>| {
             let mut cells: Vec<Cell> = vec![label.clone().into(), credential(a, now_ms)];
@@ -135,7 +138,7 @@ fn render(audits: &[AccountAudit], now_ms: i64) -> String {
                     "".into(),
                     "".into(),
                     "".into(),
-                    "-".into(),
+                    cooldown.clone().into(),
                 ],
             );
             continue;
@@ -144,7 +147,11 @@ fn render(audits: &[AccountAudit], now_ms: i64) -> String {
             let money = w.unit == crate::config::QuotaUnit::Usd;
             let used = match (w.used, w.limit) {
                 (Some(u), Some(l)) => {
-                    format!("{} / {}", amount(u.round(), money), amount(l, money))
+                    format!(
+                        "{} / {}",
+                        amount(if money { u } else { u.round() }, money),
+                        amount(l, money)
+                    )
                 }
                 (None, Some(l)) => format!("? / {}", amount(l, money)),
                 _ => "-".to_string(),
@@ -158,13 +165,30 @@ fn render(audits: &[AccountAudit], now_ms: i64) -> String {
                 bar(w),
                 used.into(),
                 w.burn_rate_per_day
-                    .map_or_else(|| "-".to_string(), |b| amount(b.round().max(0.0), money))
+                    .map_or_else(
+                        || "-".to_string(),
+                        |b| {
+                            amount(
+                                if money {
+                                    b.max(0.0)
+                                } else {
+                                    b.round().max(0.0)
+                                },
+                                money,
+                            )
+                        },
+                    )
                     .into(),
                 runs_out.into(),
                 w.next_reset_ms
                     .map_or_else(|| "-".to_string(), |t| span_from(now_ms, t))
                     .into(),
-                "-".into(),
+                if i == 0 {
+                    cooldown.clone()
+                } else {
+                    String::new()
+                }
+                .into(),
             ];
             if i == 0 {
                 first_cells(&mut t, cells);
@@ -178,6 +202,40 @@ fn render(audits: &[AccountAudit], now_ms: i64) -> String {
     t.render()
 }
 
+/// The dispatcher's hold on each account, for the COOLDOWN column: why and for how long, or
+/// `-`. A ledger that cannot be read leaves the column at `-` (the usage figures still show).
+fn cooldowns(
+    store: &crate::store::Store,
+    accounts: &[&crate::config::Account],
+    now_ms: i64,
+) -> Vec<String> {
+    use crate::dispatch::state::DispatchState;
+    let keys: Vec<(&str, &str)> = accounts
+        .iter()
+        .map(|a| (a.provider_id.as_str(), a.id.as_str()))
+        .collect();
+    let Ok(states) = store.load(&keys, now_ms) else {
+        return vec!["-".to_string(); accounts.len()];
+    };
+    accounts
+        .iter()
+        .zip(states)
+        .map(|(a, st)| match st.cooldown {
+            Some((why, until)) => format!(
+                "{}, ends {}",
+                why.replace('_', " "),
+                span_from(now_ms, until)
+            ),
+            None if st.rejected_fingerprint.as_deref()
+                == Some(crate::dispatch::credential_fingerprint(a).as_str()) =>
+            {
+                "credential rejected".to_string()
+            }
+            None => "-".to_string(),
+        })
+        .collect()
+}
+
 /// Shows the status once, or every `--watch` seconds.
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let loaded = ctx.load()?;
@@ -186,18 +244,45 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
     let tty = std::io::stdout().is_terminal();
     let as_of = args.as_of.as_deref().map(super::parse_as_of).transpose()?;
+    crate::store::Store::open(&data.ledger())?.quick_check()?;
     loop {
         let now_ms = as_of.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
-        let (audits, _store) =
-            gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
+        let (audits, store) = gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
+        let cooldowns = cooldowns(&store, &accounts, now_ms);
         if args.json {
             let doc = audit::build(cfg, &audits, Vec::new(), now_ms, now_ms, 0);
-            output::print_json(&StatusJson {
+            let doc = StatusJson {
                 as_of: output::iso_ms(now_ms),
                 accounts: doc.quotas,
-            })?;
+                cooldowns: accounts
+                    .iter()
+                    .zip(&cooldowns)
+                    .filter(|(_, c)| c.as_str() != "-")
+                    .map(|(a, c)| (a.label(), c.clone()))
+                    .collect(),
+            };
+            if args.watch.is_some() {
+                // One document per line (JSON Lines) so a reader can take them one at a time.
+                let line = serde_json::to_string(&doc).map_err(|e| {
+                    crate::error::Error::usage(format!("JSON: {e}"), None::<String>)
+                })?;
+                if !output::print_live(&format!("{line}\n"))? {
+                    return Ok(exit::OK);
+                }
+            } else {
+                output::print_json(&doc)?;
+            }
         } else {
-            let table = render(&audits, now_ms);
+            let mut table = render(&audits, &cooldowns, now_ms);
+            // Incomplete figures are marked: the same warnings the audit raises.
+            for a in audits.iter().filter_map(audit::collection_alert) {
+                table.push_str(&format!(
+                    "warning: {}/{}: {}\n",
+                    a.provider,
+                    a.account,
+                    output::sanitize(&a.message)
+                ));
+            }
             let frame = match args.watch {
                 // Home, clear the screen: the table redraws in place.
                 Some(secs) if tty => format!(
@@ -207,7 +292,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 Some(_) => format!("{}\n{table}\n", output::iso_ms(now_ms)),
                 None => table,
             };
-            output::print(&frame)?;
+            if !output::print_live(&frame)? {
+                // Nobody reads any more (`| head`): stop instead of collecting forever.
+                return Ok(exit::OK);
+            }
         }
         match args.watch {
             Some(secs) => std::thread::sleep(Duration::from_secs(secs)),

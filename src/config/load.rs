@@ -618,6 +618,25 @@ fn read_native(
 
 /// Whether `id` can name a provider or account: letters, digits, `_`, `-`, `.`, starting with a
 /// letter or digit (ids become directory names and `provider/account` on the command line).
+/// Whether an id looks like a credential: a known token prefix, or longer than any name.
+pub fn looks_like_credential(id: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "sk-",
+        "ya29.",
+        "AIza",
+        "1//",
+        "eyJ",
+    ];
+    id.len() > 48 || PREFIXES.iter().any(|p| id.starts_with(p))
+}
+
+/// Whether `id` can name a provider or an account.
 pub fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -990,6 +1009,16 @@ impl Walker<'_> {
     }
 
     fn check_id(&self, key: &Key, what: &str) -> Result<(), ConfigError> {
+        if looks_like_credential(&key.name) {
+            // The id is printed everywhere (tables, reports, instance paths): refuse it.
+            return Err(self.err(
+                key.line,
+                key.col,
+                ConfigErrorKind::InvalidValue,
+                format!("invalid {what} id (not shown: it looks like a pasted credential)"),
+                Some("ids are short names such as work or personal".to_string()),
+            ));
+        }
         if valid_id(&key.name) {
             return Ok(());
         }

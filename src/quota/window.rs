@@ -38,14 +38,35 @@ pub fn default_reset(tz_name: Option<&str>) -> Result<Reset, String> {
     })
 }
 
-fn zone(name: &str) -> Result<(TimeZone, String), String> {
+/// A time zone by name (`UTC`, an IANA name in any case) with its canonical spelling.
+pub fn zone(name: &str) -> Result<(TimeZone, String), String> {
     let n = name.trim();
     if n.eq_ignore_ascii_case("utc") || n.eq_ignore_ascii_case("z") || n == "GMT" {
         return Ok((TimeZone::UTC, "UTC".to_string()));
     }
-    TimeZone::get(n).map(|tz| (tz, n.to_string())).map_err(|_| {
-        format!("unknown time zone `{n}` (use UTC or an IANA name such as Europe/Berlin)")
-    })
+    match TimeZone::get(n) {
+        // The database's own spelling: systemd and other tools match names case-sensitively.
+        Ok(tz) => {
+            let canonical = tz.iana_name().unwrap_or(n).to_string();
+            Ok((tz, canonical))
+        }
+        Err(_) => {
+            // Echo only what looks like a zone name: text pasted into the wrong field is
+            // often a credential.
+            let zone_like = n.len() <= 40
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+                && (n.contains('/') || n.len() <= 8);
+            let shown = if zone_like {
+                format!("`{n}`")
+            } else {
+                "(not shown: it does not look like a zone name)".to_string()
+            };
+            Err(format!(
+                "unknown time zone {shown} (use UTC or an IANA name such as Europe/Berlin)"
+            ))
+        }
+    }
 }
 
 fn weekday(word: &str) -> Option<Weekday> {

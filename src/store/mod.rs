@@ -241,8 +241,21 @@ impl Store {
         // a few hundred thousand rows, and fewer, fuller B-tree pages save about a tenth.
         conn.pragma_update(None, "page_size", 16384)
             .map_err(|e| db_err(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db_err(path, e))?;
+        // Switching a new ledger to WAL needs an exclusive lock, and SQLite reports a clash
+        // with another process doing the same at once as busy without waiting: retry.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(db_err(path, e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| db_err(path, e))?;
         // A first scan writes tens of MB at once. Copying the WAL into the database right after
@@ -366,6 +379,35 @@ impl Store {
             .map_err(|e| db_err(&self.path, e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// Fails when SQLite finds the ledger damaged (`PRAGMA quick_check`): figures read from a
+    /// damaged file may be silently wrong, so the audit stops instead.
+    pub fn quick_check(&self) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare("PRAGMA quick_check(3)")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| db_err(&self.path, e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| db_err(&self.path, e))?;
+        if rows.len() == 1 && rows[0] == "ok" {
+            return Ok(());
+        }
+        Err(Error::usage(
+            format!(
+                "the ledger {} is damaged: {}",
+                self.path.display(),
+                rows.join("; ")
+            ),
+            Some(format!(
+                "move it aside (mv {0} {0}.damaged): the next run rebuilds it from the agents' \
+                 logs (history older than the logs and dispatch cooldowns are lost)",
+                crate::fsutil::shell_quote(&self.path.to_string_lossy())
+            )),
+        ))
     }
 
     /// The schema version (tests).

@@ -20,6 +20,16 @@ impl Home {
         }
     }
 
+    /// A home outside /tmp (under cargo's target/tmp), for what a service with a private /tmp
+    /// must see.
+    pub fn outside_tmp() -> Self {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).expect("target tmp");
+        Home {
+            dir: tempfile::tempdir_in(base).expect("tempdir"),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
