@@ -83,11 +83,22 @@ fn main() {
     for (i, (p, a)) in names.iter().enumerate() {
         if i % 3 == 0 {
             store
-                .record(p, a, &Event::Success { duration_ms: 1000 + i as i64 }, 0, 1)
+                .record(
+                    p,
+                    a,
+                    &Event::Success {
+                        duration_ms: 1000 + i as i64,
+                    },
+                    0,
+                    1,
+                )
                 .expect("record");
         }
     }
-    let keys: Vec<(&str, &str)> = names.iter().map(|(p, a)| (p.as_str(), a.as_str())).collect();
+    let keys: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(p, a)| (p.as_str(), a.as_str()))
+        .collect();
     let mut t = Vec::with_capacity(200);
     for _ in 0..200 {
         let s = Instant::now();
