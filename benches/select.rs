@@ -28,6 +28,8 @@ fn candidates(n: usize) -> Vec<Candidate> {
                 critical: r % 11 == 0,
                 latency_ms: 500.0 + (next() % 60_000) as f64,
                 measured: r % 2 == 0,
+                borrowed: false,
+                running: (r % 13 == 0) as u32,
                 context_ratio: (next() % 1000) as f64 / 1000.0,
                 last_used_ms: (r % 4 != 0).then(|| (next() % 1_000_000) as i64),
             }

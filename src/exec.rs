@@ -37,6 +37,21 @@ pub struct Spec {
     /// Keep the last bytes of stdout and stderr (passed on as they come) so the caller can
     /// classify a failure from what the command said.
     pub capture: bool,
+    /// Give the command an empty stdin (/dev/null) instead of xnai's: for agents run
+    /// unattended, which may otherwise wait for input or read what was meant for xnai.
+    pub stdin_null: bool,
+}
+
+/// What [`run_captured`] saw.
+#[derive(Debug)]
+pub struct Captured {
+    /// How the command ended.
+    pub outcome: Outcome,
+    /// The last [`CAPTURE_TAIL`] bytes of its stdout and stderr (empty without `capture`).
+    pub tail: Vec<u8>,
+    /// xnai itself received SIGINT, SIGTERM, SIGHUP or SIGQUIT while the command ran: the
+    /// user or the system wants everything to stop.
+    pub interrupted: bool,
 }
 
 /// How many bytes of output [`run_captured`] keeps: rate-limit and auth messages are printed
@@ -108,12 +123,12 @@ impl Outcome {
 
 /// Runs `spec`, forwarding signals, and waits for it.
 pub fn run(spec: &Spec) -> Result<Outcome> {
-    run_captured(spec).map(|(o, _)| o)
+    run_captured(spec).map(|c| c.outcome)
 }
 
 /// [`run`], also returning the last [`CAPTURE_TAIL`] bytes of stdout and stderr together when
 /// `spec.capture` is set (empty otherwise).
-pub fn run_captured(spec: &Spec) -> Result<(Outcome, Vec<u8>)> {
+pub fn run_captured(spec: &Spec) -> Result<Captured> {
     let Some(program) = spec.argv.first() else {
         return Err(Error::usage(
             "no command given",
@@ -127,6 +142,9 @@ pub fn run_captured(spec: &Spec) -> Result<(Outcome, Vec<u8>)> {
     }
     for (k, v) in &spec.env {
         cmd.env(k, v);
+    }
+    if spec.stdin_null {
+        cmd.stdin(Stdio::null());
     }
     let masking = !spec.mask.is_empty() || spec.capture;
     if masking {
@@ -161,11 +179,14 @@ pub fn run_captured(spec: &Spec) -> Result<(Outcome, Vec<u8>)> {
     let handle = signals.handle();
     let child_pid: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
     let pending: Arc<Mutex<Vec<i32>>> = Arc::new(Mutex::new(Vec::new()));
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let forwarder = {
         let child_pid = Arc::clone(&child_pid);
         let pending = Arc::clone(&pending);
+        let interrupted = Arc::clone(&interrupted);
         thread::spawn(move || {
             for info in signals.forever() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
                 // Ctrl-C and friends come from the terminal driver (SI_KERNEL) to the whole
                 // foreground process group, child included: forwarding would deliver them twice.
                 if info.si_code == libc::SI_KERNEL {
@@ -263,7 +284,11 @@ pub fn run_captured(spec: &Spec) -> Result<(Outcome, Vec<u8>)> {
     } else {
         Vec::new()
     };
-    Ok((Outcome::from_status(status), captured))
+    Ok(Captured {
+        outcome: Outcome::from_status(status),
+        tail: captured,
+        interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
+    })
 }
 
 /// Whether the process currently ignores `sig`.

@@ -152,7 +152,7 @@ fn rotates_past_rate_limit_and_rejected_credential_then_remembers() {
     assert_eq!(e.started()[3], "OKOKOKOK");
     assert!(
         o.stderr.contains(
-            "claude/a  -      -      -        -        excluded: rate_limited: cooling down for"
+            "claude/a  -      -      -        -        excluded: rate limited, cooling down for"
         ),
         "{}",
         o.stderr
@@ -181,12 +181,12 @@ fn cooldown_expires_at_the_retry_time() {
     let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
     assert_eq!(o.stdout, "claude/b\n", "a cools down");
     std::thread::sleep(std::time::Duration::from_millis(1300));
-    // a is eligible again (ranked behind b, whose run time is measured and beats a's prior).
+    // a is eligible again; it never completed a run, so it takes b's run time, and the tie
+    // goes to it as the one used longest ago.
     let o = run(e
         .xnai()
         .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
-    assert_eq!(o.stdout, "claude/b\n", "{}", o.stderr);
-    assert!(o.stderr.contains("    2  claude/a  "), "{}", o.stderr);
+    assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
     assert!(!o.stderr.contains("excluded"), "{}", o.stderr);
 }
 
@@ -292,7 +292,7 @@ fn context_window_falls_back_along_the_chain() {
     assert_eq!(o.stdout, "big/a\n", "{}", o.stderr);
     assert!(
         o.stderr
-            .contains("excluded: task of ~1500 tokens exceeds the 1000-token context window"),
+            .contains("excluded: task of ~1,500 tokens exceeds the 1,000-token context window"),
         "{}",
         o.stderr
     );
@@ -503,7 +503,12 @@ fn force_account_bypasses_scoring_and_run_auto_chooses() {
         .xnai()
         .env("XNAI_FORCE_ACCOUNT", "claude/a")
         .args(["dispatch", "--", "x"]));
-    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.code, 75, "rate limited again: try later: {}", o.stderr);
+    assert!(
+        o.stderr.contains("XNAI_FORCE_ACCOUNT: running as claude/a"),
+        "{}",
+        o.stderr
+    );
     assert_eq!(e.started().last().map(String::as_str), Some("RATELIMT"));
     // run auto: b, the one not cooling down; the command sees b's key (masked nowhere: it
     // is the command's own environment).
@@ -523,6 +528,220 @@ fn force_account_bypasses_scoring_and_run_auto_chooses() {
     let o = run(e.xnai().args(["run", "auto", "--", "true"]));
     assert_eq!(o.code, 125);
     assert!(o.stderr.contains("needs --provider"), "{}", o.stderr);
+    // run auto records no run time: `true` is not the agent.
+    let ewma: Option<f64> = e
+        .ledger()
+        .query_row(
+            "SELECT latency_ewma_ms FROM dispatch_accounts WHERE account = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    let before = ewma;
+    assert_eq!(
+        run(e.xnai().args(["run", "auto", "-p", "claude", "--", "true"])).code,
+        0
+    );
+    let after: Option<f64> = e
+        .ledger()
+        .query_row(
+            "SELECT latency_ewma_ms FROM dispatch_accounts WHERE account = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(before, after);
+}
+
+#[test]
+fn force_account_must_match_the_chains_kind() {
+    let mut text = config(
+        &[section("claude", &[("a", "OKOKOKOK", "")], "")],
+        "  fallback_chain: [claude]\n",
+    );
+    text = text.replace(
+        "dispatch_config:",
+        &format!(
+            "  cline:\n    api_key: {}\ndispatch_config:",
+            key("CLINEKEY", 'z')
+        ),
+    );
+    let e = Env::new(&text);
+    for args in [
+        vec!["dispatch", "--", "x"],
+        vec!["run", "auto", "-p", "claude", "--", "true"],
+    ] {
+        let o = run(e.xnai().env("XNAI_FORCE_ACCOUNT", "cline").args(&args));
+        assert!(o.code == 125, "{args:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("but the chain runs claude"),
+            "{}",
+            o.stderr
+        );
+    }
+    assert!(e.started().is_empty());
+}
+
+#[test]
+fn a_signal_stops_the_dispatch_without_rotating() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    // The agent prints a 429 line first, as Claude Code does while it retries, then works.
+    std::fs::write(
+        &e.agent,
+        AGENT.replace(
+            "*SLOWSLOW*) sleep",
+            "*SLOWSLOW*) echo 'API Error (429) retrying' >&2; sleep",
+        ),
+    )
+    .expect("agent");
+    let child = e
+        .std()
+        .env("SLOW_SECS", "30")
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while e.started().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(e.started(), ["SLOWSLOW"], "b never ran");
+    assert!(stderr.contains("claude/a stopped by signal 15"), "{stderr}");
+    let events: i64 = e
+        .ledger()
+        .query_row("SELECT COUNT(*) FROM dispatch_events", [], |r| r.get(0))
+        .expect("events");
+    assert_eq!(events, 0, "no cooldown for an interrupted run");
+}
+
+#[test]
+fn prompt_file_reaches_the_agent_and_long_prompts_are_refused() {
+    let e = Env::new(&config(
+        &[section("claude", &[("a", "OKOKOKOK", "")], "")],
+        "  fallback_chain: [claude]\n",
+    ));
+    let f = e.home.path().join("change.patch");
+    std::fs::write(&f, "--- a/x\n+++ b/x\n").expect("write");
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--prompt-file"])
+        .arg(&f)
+        .args(["--", "review this"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "did: review this\n\n--- a/x\n+++ b/x\n\n");
+    // From stdin; the agent itself gets none.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--prompt-file", "-"])
+        .write_stdin("from stdin"));
+    assert_eq!(o.stdout, "did: from stdin\n", "{}", o.stderr);
+    std::fs::write(&f, "x".repeat(200_000)).expect("write");
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--prompt-file"])
+        .arg(&f)
+        .args(["--", "x"]));
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("at most 131,071 bytes in one argument"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_missing_agent_is_excluded_and_the_chain_moves_on() {
+    let text = config(
+        &[
+            section("first", &[("a", "OKOKOKOK", "")], ""),
+            section("second", &[("a", "OKOKOKOK", "")], ""),
+        ],
+        "  fallback_chain: [first, second]\n",
+    );
+    // The first provider's agent is not installed.
+    let text = text.replacen("command: [AGENT,", "command: [no-such-agent-xnai,", 1);
+    let e = Env::new(&text);
+    let o = run(e.xnai().args(["dispatch", "--explain", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("agent `no-such-agent-xnai` is not installed"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("xnai dispatch: second/a ok"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn when_every_account_rotates_away_the_exit_says_try_later_and_clear_lifts_holds() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "RATELIMT", ""), ("b", "AUTHFAIL", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 75, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("no account of claude finished the task"),
+        "{}",
+        o.stderr
+    );
+    let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
+    assert_eq!(o.code, 75);
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--clear", "claude/b", "--clear", "claude/a"]));
+    assert_eq!(
+        o.stdout, "claude/b: cleared\nclaude/a: cleared\n",
+        "{}",
+        o.stderr
+    );
+    let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
+    assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
+}
+
+#[test]
+fn accounts_never_run_are_not_starved_by_the_prior() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "OKOKOKOK", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    assert_eq!(run(e.xnai().args(["dispatch", "--", "x"])).code, 0);
+    // a ran (measured); b borrows a's mean, so the tie goes to b, the one never used.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert_eq!(o.stdout, "claude/b\n", "{}", o.stderr);
+    assert!(
+        o.stderr.contains("no runs yet: provider's mean"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -559,4 +778,44 @@ fn dispatch_never_prints_a_secret() {
             );
         }
     }
+}
+
+#[test]
+fn a_killed_dispatcher_releases_its_lease() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", "")],
+            "    max_concurrent: 1\n",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let mut child = e
+        .std()
+        .env("SLOW_SECS", "30")
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait for the agent to start: the lease is held.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while e.started().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(e.started().len(), 1, "the agent never started");
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert_eq!(o.code, 75, "busy while the run lasts: {}", o.stderr);
+    assert!(
+        o.stderr.contains("excluded: busy: 1 of 1 runs"),
+        "{}",
+        o.stderr
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    // Nothing released it, but its holder is gone: the account is free again.
+    let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
+    assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
 }

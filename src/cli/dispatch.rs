@@ -36,9 +36,14 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub context_tokens: Option<u64>,
 
-    /// A file whose text is part of the task (the prompt when none is given after --)
+    /// A file whose text is added to the task after the prompt (the whole prompt when none
+    /// is given after --); `-` reads standard input
     #[arg(long, value_name = "FILE")]
     pub prompt_file: Option<PathBuf>,
+
+    /// Lift the dispatcher's cooldown or rejection of PROVIDER/ACCOUNT (repeatable) and exit
+    #[arg(long, value_name = "PROVIDER/ACCOUNT")]
+    pub clear: Vec<String>,
 
     /// Print every candidate's score components, the weights and the exclusions (stderr)
     #[arg(long)]
@@ -171,10 +176,18 @@ fn build_tiers<'c>(
             if !need_command && c.excluded == Some(Exclusion::NoCommand) {
                 c.excluded = None;
             }
+            if need_command
+                && c.excluded.is_none()
+                && let Some(program) = dispatch::command_of(a).and_then(|cmd| cmd.first().cloned())
+                && !dispatch::program_available(&program, super::env_lookup("PATH").as_deref())
+            {
+                c.excluded = Some(Exclusion::AgentMissing { program });
+            }
             t.cands.push(c);
             t.accounts.push(a);
             t.audits.push(i);
         }
+        dispatch::borrow_latency(&mut t.cands);
         t.ranked = dispatch::rank(&t.cands, &cfg.dispatch.weights);
         tiers.push(t);
     }
@@ -205,10 +218,18 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
         ]);
         for (rank, r) in t.ranked.iter().enumerate() {
             let c = &t.cands[r.index];
+            let ms = dispatch::human_ms(c.latency_ms as i64);
             let lat = if c.measured {
-                format!("measured {}", dispatch::human_ms(c.latency_ms as i64))
+                format!("measured {ms}")
+            } else if c.borrowed {
+                format!("no runs yet: provider's mean {ms}")
             } else {
-                format!("prior {}", dispatch::human_ms(c.latency_ms as i64))
+                format!("prior {ms}")
+            };
+            let lat = if c.running > 0 {
+                format!("{lat}; {} running", c.running)
+            } else {
+                lat
             };
             let quota = match c.quota_left {
                 None => "no limit known".to_string(),
@@ -290,7 +311,53 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     }
 }
 
+/// Reads `--prompt-file`: a regular file or a pipe (`<(git diff)`), or `-` for stdin; at most
+/// 64 MiB.
+fn read_prompt_file(f: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    const LIMIT: u64 = 64 << 20;
+    let shown = || {
+        let s = f.to_string_lossy();
+        // Paths are echoed only when they look like paths: a pasted key is not one.
+        if s.len() <= 200 && (s.contains('/') || s.contains('.')) && !s.starts_with("sk-") {
+            format!("--prompt-file {s}")
+        } else {
+            "--prompt-file".to_string()
+        }
+    };
+    let mut buf = Vec::new();
+    let read = if f.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(LIMIT + 1)
+            .read_to_end(&mut buf)
+    } else {
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::metadata(f) {
+            Ok(m) if m.is_file() || m.file_type().is_fifo() => {
+                std::fs::File::open(f).and_then(|file| file.take(LIMIT + 1).read_to_end(&mut buf))
+            }
+            Ok(_) => {
+                return Err(Error::usage(
+                    format!("{}: not a file or a pipe", shown()),
+                    None::<String>,
+                ));
+            }
+            Err(e) => Err(e),
+        }
+    };
+    read.map_err(|e| Error::usage(format!("cannot read {}: {e}", shown()), None::<String>))?;
+    if buf.len() as u64 > LIMIT {
+        return Err(Error::usage(
+            format!("{} is larger than 64 MiB", shown()),
+            None::<String>,
+        ));
+    }
+    Ok(buf)
+}
+
 fn prompt_of(args: &Args) -> Result<(String, u64, &'static str)> {
+    let mut parts: Vec<String> = Vec::new();
     let given: Vec<String> = args
         .prompt
         .iter()
@@ -300,67 +367,136 @@ fn prompt_of(args: &Args) -> Result<(String, u64, &'static str)> {
                 .ok_or_else(|| Error::usage("the prompt is not valid UTF-8", None::<String>))
         })
         .collect::<Result<_>>()?;
-    let mut prompt = given.join(" ");
-    let mut extra = String::new();
+    let given = given.join(" ");
+    if !given.trim().is_empty() {
+        parts.push(given);
+    }
     if let Some(f) = &args.prompt_file {
-        let bytes = crate::fsutil::read_regular(f, 64 << 20).map_err(|e| {
+        let bytes = read_prompt_file(f)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
             Error::usage(
-                format!("cannot read --prompt-file {}: {e}", f.display()),
-                None::<String>,
+                "--prompt-file is not valid UTF-8 text",
+                Some("agents take text prompts; convert it first (iconv)".to_string()),
             )
         })?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if prompt.trim().is_empty() {
-            prompt = text;
-        } else {
-            extra = text;
+        if !text.trim().is_empty() {
+            parts.push(text);
         }
     }
+    // The prompt, then the file (a diff to review, say), as the agent will read them.
+    let prompt = parts.join("\n\n");
     if prompt.trim().is_empty() {
         return Err(Error::usage(
             "no task given",
             Some("put the prompt after --: xnai dispatch -- \"fix the failing test\"".to_string()),
         ));
     }
+    if prompt.contains('\0') {
+        return Err(Error::usage(
+            "the prompt contains a NUL byte, which no program argument can hold",
+            None::<String>,
+        ));
+    }
+    if prompt.len() > dispatch::MAX_ARG_BYTES {
+        return Err(Error::usage(
+            format!(
+                "the prompt is {} bytes; Linux passes at most {} bytes in one argument",
+                output::thousands(prompt.len() as u64),
+                output::thousands(dispatch::MAX_ARG_BYTES as u64)
+            ),
+            Some(
+                "put the long part in a file in the project and name it in the prompt \
+                 (\"review the diff in changes.patch\"): the agent reads it itself"
+                    .to_string(),
+            ),
+        ));
+    }
     let (tokens, source) = match args.context_tokens {
         Some(n) => (n, "--context-tokens"),
         None => (
-            dispatch::estimate_tokens(&prompt) + dispatch::estimate_tokens(&extra),
+            dispatch::estimate_tokens(&prompt),
             "estimated at 4 characters per token",
         ),
     };
     Ok((prompt, tokens, source))
 }
 
+/// `XNAI_FORCE_ACCOUNT`, checked against the kinds the chain runs: a task written for one
+/// agent must not run with another's login.
+fn forced_account<'c>(cfg: &'c Config, chain: &[String]) -> Result<Option<&'c Account>> {
+    let Some(f) = super::env_lookup(session::FORCE_ACCOUNT_VAR).filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let account = session::find(cfg, f.trim()).map_err(|e| match e {
+        Error::Usage { message, hint } => Error::Usage {
+            message: format!("{}: {message}", session::FORCE_ACCOUNT_VAR),
+            hint,
+        },
+        other => other,
+    })?;
+    let kinds: Vec<&str> = chain
+        .iter()
+        .filter_map(|p| cfg.provider(p))
+        .map(|p| p.kind.id())
+        .collect();
+    if !kinds.contains(&account.kind.id()) {
+        return Err(Error::usage(
+            format!(
+                "{} names {} ({}), but the chain runs {}",
+                session::FORCE_ACCOUNT_VAR,
+                account.label(),
+                account.kind.id(),
+                kinds.join(", ")
+            ),
+            Some(format!(
+                "point {} at an account of one of those kinds",
+                session::FORCE_ACCOUNT_VAR
+            )),
+        ));
+    }
+    output::warn(&format!(
+        "{}: running as {}, whatever its state",
+        session::FORCE_ACCOUNT_VAR,
+        account.label()
+    ));
+    Ok(Some(account))
+}
+
+fn clear(ctx: &Ctx, cfg: &Config, targets: &[String]) -> Result<i32> {
+    let data = ctx.data_dir()?;
+    let store = Store::open(&data.ledger())?;
+    let now = now_ms();
+    for t in targets {
+        let a = session::find(cfg, t)?;
+        let what = if store.clear(&a.provider_id, &a.id, now)? {
+            "cleared"
+        } else {
+            "had no cooldown or rejection"
+        };
+        output::print(&format!("{}: {what}\n", a.label()))?;
+    }
+    Ok(0)
+}
+
 fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
+    if !args.clear.is_empty() {
+        return clear(ctx, cfg, &args.clear);
+    }
     let (prompt, tokens, source) = prompt_of(&args)?;
     let data = ctx.data_dir()?;
-    let forced = super::env_lookup(session::FORCE_ACCOUNT_VAR).filter(|v| !v.trim().is_empty());
-    let chain = match &forced {
+    let mut chain = chain_of(cfg, args.chain.as_deref(), &args.provider)?;
+    let forced = forced_account(cfg, &chain)?;
+    if let Some(f) = forced {
         // The emergency switch bypasses scoring: that account, once.
-        Some(f) => vec![
-            session::find(cfg, f.trim())
-                .map_err(|e| match e {
-                    Error::Usage { message, hint } => Error::Usage {
-                        message: format!("{}: {message}", session::FORCE_ACCOUNT_VAR),
-                        hint,
-                    },
-                    other => other,
-                })?
-                .provider_id
-                .clone(),
-        ],
-        None => chain_of(cfg, args.chain.as_deref(), &args.provider)?,
-    };
+        chain = vec![f.provider_id.clone()];
+    }
     let accounts: Vec<&Account> = cfg
         .accounts()
         .filter(|a| chain.contains(&a.provider_id))
-        .filter(|a| match &forced {
-            Some(f) => session::find(cfg, f.trim()).is_ok_and(|x| std::ptr::eq(x, *a)),
-            None => true,
-        })
+        .filter(|a| forced.is_none_or(|f| std::ptr::eq(f, *a)))
         .collect();
     let max_attempts = if forced.is_some() {
         1
@@ -372,22 +508,17 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let state: &dyn DispatchState = &store;
     let mut tried: Vec<String> = Vec::new();
     let mut history: Vec<Attempt> = Vec::new();
-    let mut last_code: Option<i32> = None;
+    // How the last attempt ended: its exit code, and whether it asked for rotation.
+    let mut last: Option<(i32, bool)> = None;
     let mut explained = false;
     while history.len() < max_attempts as usize {
         let now = now_ms();
-        let tiers = build_tiers(
-            cfg,
-            &chain,
-            &audits,
-            &accounts,
-            state,
-            Task {
-                tokens,
-                now_ms: now,
-                need_command: true,
-            },
-        )?;
+        let task = Task {
+            tokens,
+            now_ms: now,
+            need_command: true,
+        };
+        let tiers = build_tiers(cfg, &chain, &audits, &accounts, state, task)?;
         if (args.explain || args.dry_run) && !explained {
             let mut err = anstream::stderr();
             let _ = err.write_all(explain(cfg, &tiers, tokens, source, now).as_bytes());
@@ -400,7 +531,7 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
                 .find(|r| !tried.contains(&t.cands[r.index].label))
                 .map(|r| (t, r.index))
         });
-        let pick = match (pick, &forced) {
+        let pick = match (pick, forced) {
             (Some(p), _) => p,
             // A forced account is used whatever its state.
             (None, Some(_)) => match tiers.iter().find(|t| !t.accounts.is_empty()) {
@@ -434,19 +565,53 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
         };
         let result = attempt(cfg, account, &data, &store, &prompt, forced.is_some());
         let _ = state.release(lease);
-        let (code, output_tail, started, duration_ms) = result?;
+        let ran = match result {
+            Ok(r) => r,
+            Err(e @ Error::Spawn { .. }) => {
+                // The agent could not start: nothing ran, try the next account.
+                history.push(Attempt {
+                    label,
+                    what: format!("not run ({e})"),
+                });
+                last = Some((e.exit_code(), false));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let done = now_ms();
+        let code = ran.outcome.exit_code();
+        // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
+        // fault. Record nothing against it and try nothing else.
+        if ran.interrupted || ran.outcome.signal.is_some() {
+            let _ = state.record(
+                &account.provider_id,
+                &account.id,
+                &Event::Ran,
+                ran.started_ms,
+                done,
+            );
+            let what = match ran.outcome.signal {
+                Some(sig) => format!("stopped by signal {sig}"),
+                None => format!("interrupted (exit {code})"),
+            };
+            history.push(Attempt { label, what });
+            summary(&history);
+            exec::die_like(&ran.outcome);
+            return Ok(code);
+        }
         let pats = dispatch::outcome::patterns(
             &account.dispatch.failure_patterns,
             account.kind.failure_patterns(),
         );
-        let verdict = dispatch::classify(code, &output_tail, &pats, done);
+        let verdict = dispatch::classify(code, &ran.tail, &pats, done);
         let (event, what) = match verdict {
             Verdict::Success => (
-                Event::Success { duration_ms },
-                format!("ok in {}", dispatch::human_ms(duration_ms)),
+                Event::Success {
+                    duration_ms: ran.duration_ms,
+                },
+                format!("ok in {}", dispatch::human_ms(ran.duration_ms)),
             ),
-            Verdict::Failed => (Event::Failed, format!("failed (exit {code})")),
+            Verdict::Failed => (Event::Ran, format!("failed (exit {code})")),
             Verdict::RateLimited { until_ms } => {
                 (Event::RateLimited { until_ms }, "rate limited".to_string())
             }
@@ -463,23 +628,40 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
                 "credential rejected".to_string(),
             ),
         };
-        let change = state.record(&account.provider_id, &account.id, &event, started, done)?;
+        let change = state.record(
+            &account.provider_id,
+            &account.id,
+            &event,
+            ran.started_ms,
+            done,
+        )?;
+        let rotate = !matches!(verdict, Verdict::Success | Verdict::Failed);
         let what = match change.until_ms {
-            Some(u) if !matches!(verdict, Verdict::Success | Verdict::Failed) => {
-                format!("{what} (out for {})", dispatch::human_ms(u - done))
-            }
+            Some(u) if rotate => format!("{what} (out for {})", dispatch::human_ms(u - done)),
             _ => what,
         };
         history.push(Attempt { label, what });
-        last_code = Some(code);
-        if matches!(verdict, Verdict::Success | Verdict::Failed) {
+        last = Some((code, rotate));
+        if !rotate {
             summary(&history);
             return Ok(code);
         }
     }
     summary(&history);
-    match last_code {
-        Some(code) => Ok(code),
+    match last {
+        // Only launch failures: the agent is not installed or not executable.
+        Some((code, false)) => Ok(code),
+        Some((_, true)) => {
+            output::error(
+                &format!(
+                    "no account of {} finished the task: each attempt was rate limited, out of \
+                     quota or refused",
+                    chain.join(" → ")
+                ),
+                Some("try again later; `xnai status` shows when the cooldowns end"),
+            );
+            Ok(NO_ACCOUNT)
+        }
         None => {
             output::error(
                 &format!("no account of {} can take the task now", chain.join(" → ")),
@@ -503,7 +685,16 @@ fn summary(history: &[Attempt]) {
     let _ = writeln!(err, "xnai dispatch: {line}");
 }
 
-/// Runs the agent once on `account`: (exit code, output tail, start ms, duration ms).
+/// One attempt's result.
+struct Ran {
+    outcome: exec::Outcome,
+    tail: Vec<u8>,
+    interrupted: bool,
+    started_ms: i64,
+    duration_ms: i64,
+}
+
+/// Runs the agent once on `account`.
 fn attempt(
     cfg: &Config,
     account: &Account,
@@ -511,7 +702,7 @@ fn attempt(
     store: &Store,
     prompt: &str,
     forced: bool,
-) -> Result<(i32, Vec<u8>, i64, i64)> {
+) -> Result<Ran> {
     let started = jiff::Timestamp::now();
     let act = session::activate(
         cfg,
@@ -534,6 +725,12 @@ fn attempt(
         )
     })?;
     let argv = dispatch::fill_command(&command, prompt);
+    if argv.iter().any(|a| a.len() > dispatch::MAX_ARG_BYTES) {
+        return Err(Error::usage(
+            "the prompt does not fit in one program argument (Linux allows 128 KiB)",
+            Some("shorten it; put long material in a file the agent reads".to_string()),
+        ));
+    }
     let program = std::path::Path::new(&argv[0])
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -558,60 +755,67 @@ fn attempt(
         env_remove: act.unset.clone(),
         mask: act.mask.clone(),
         capture: true,
+        // The task is the prompt: an agent must not wait on (or eat) xnai's stdin, and a
+        // retry on another account must see the same input.
+        stdin_null: true,
     };
     let clock = Instant::now();
-    let outcome = exec::run_captured(&spec);
+    let captured = exec::run_captured(&spec);
     let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     if let Some(id) = run_id {
-        let (code, signal) = match &outcome {
-            Ok((o, _)) => (o.code, o.signal),
+        let (code, signal) = match &captured {
+            Ok(c) => (c.outcome.code, c.outcome.signal),
             Err(e) => (Some(e.exit_code()), None),
         };
         let _ = store.finish_run(id, duration, code, signal);
     }
-    let (outcome, tail) = outcome?;
-    exec::die_like(&outcome);
-    Ok((
-        outcome.exit_code(),
-        tail,
-        started.as_millisecond(),
-        duration,
-    ))
+    let c = captured?;
+    Ok(Ran {
+        outcome: c.outcome,
+        tail: c.tail,
+        interrupted: c.interrupted,
+        started_ms: started.as_millisecond(),
+        duration_ms: duration,
+    })
 }
+
+/// The account `xnai run auto` runs on, the ledger, and its lease (none when forced).
+pub(crate) type Choice<'c> = (&'c Account, Store, Option<crate::dispatch::state::Lease>);
+
+/// Why `xnai run auto` found no account.
+pub(crate) struct NoAccount(pub String, pub String);
 
 /// `xnai run auto --provider P`: the best account of P's chain now, by the dispatcher's rules
 /// (no task size known: context fit is 1), with a lease held while the command runs.
+/// `XNAI_FORCE_ACCOUNT` (of a matching kind) replaces the choice.
 pub(crate) fn choose<'c>(
     cfg: &'c Config,
     data: &crate::paths::DataDir,
     providers: &[String],
-) -> Result<(&'c Account, Store, crate::dispatch::state::Lease)> {
+) -> Result<std::result::Result<Choice<'c>, NoAccount>> {
     let chain = chain_of(cfg, None, providers)?;
+    if let Some(a) = forced_account(cfg, &chain)? {
+        return Ok(Ok((a, Store::open(&data.ledger())?, None)));
+    }
     let accounts: Vec<&Account> = cfg
         .accounts()
         .filter(|a| chain.contains(&a.provider_id))
         .collect();
     let now = now_ms();
     let (audits, store) = super::audit::gather(cfg, &accounts, data, now, 4, 30, "checking")?;
-    let tiers = build_tiers(
-        cfg,
-        &chain,
-        &audits,
-        &accounts,
-        &store,
-        Task {
-            tokens: 0,
-            now_ms: now,
-            need_command: false,
-        },
-    )?;
+    let task = Task {
+        tokens: 0,
+        now_ms: now,
+        need_command: false,
+    };
+    let tiers = build_tiers(cfg, &chain, &audits, &accounts, &store, task)?;
     for t in &tiers {
         for r in &t.ranked {
             let a = t.accounts[r.index];
             if let Some(lease) =
                 store.acquire(&a.provider_id, &a.id, a.dispatch.max_concurrent, now)?
             {
-                return Ok((a, store, lease));
+                return Ok(Ok((a, store, Some(lease))));
             }
         }
     }
@@ -624,12 +828,12 @@ pub(crate) fn choose<'c>(
                 .map(|e| format!("{}: {}", c.label, e.describe(now)))
         })
         .collect();
-    Err(Error::Refused {
-        message: format!("no account of {} can run now", chain.join(", ")),
-        hint: Some(if reasons.is_empty() {
-            "no accounts are configured for it".to_string()
+    Ok(Err(NoAccount(
+        format!("no account of {} can run now", chain.join(", ")),
+        if reasons.is_empty() {
+            "every account is busy".to_string()
         } else {
             reasons.join("; ")
-        }),
-    })
+        },
+    )))
 }

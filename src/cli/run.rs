@@ -74,25 +74,26 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
             )),
         ));
     }
-    let forced = super::env_lookup(session::FORCE_ACCOUNT_VAR).filter(|v| !v.trim().is_empty());
     // `auto` chooses like the dispatcher and holds a lease while the command runs;
-    // XNAI_FORCE_ACCOUNT bypasses the choice.
+    // XNAI_FORCE_ACCOUNT (of a matching kind) replaces the choice.
     let mut lease = None;
-    let target = match (auto, forced) {
-        (true, Some(f)) => session::Target {
-            account: session::find(cfg, f.trim())?,
-            forced_from: Some("auto".to_string()),
-        },
-        (true, None) => {
-            let (account, store, l) = super::dispatch::choose(cfg, &data, &args.provider)?;
-            output::note(&format!("auto: {}", account.label()));
-            lease = Some((store, l));
-            session::Target {
-                account,
-                forced_from: None,
+    let target = if auto {
+        match super::dispatch::choose(cfg, &data, &args.provider)? {
+            Ok((account, store, l)) => {
+                output::note(&format!("auto: {}", account.label()));
+                lease = Some((store, l));
+                session::Target {
+                    account,
+                    forced_from: None,
+                }
+            }
+            Err(super::dispatch::NoAccount(message, why)) => {
+                output::error(&message, Some(&why));
+                return Ok(super::dispatch::NO_ACCOUNT);
             }
         }
-        (false, _) => session::target(cfg, &args.target, &super::env_lookup)?,
+    } else {
+        session::target(cfg, &args.target, &super::env_lookup)?
     };
     let account = target.account;
     if let Some(from) = &target.forced_from {
@@ -129,6 +130,7 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
             Vec::new()
         },
         capture: false,
+        stdin_null: false,
     };
     let program = args
         .command
@@ -174,20 +176,16 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     if let Some((store, l)) = lease {
         use crate::dispatch::state::{DispatchState, Event};
-        let _ = store.release(l);
-        // Only successes teach the latency estimate; `run` cannot tell a rate limit from any
-        // other failure of an arbitrary command.
-        let event = match &outcome {
-            Ok(o) if o.exit_code() == 0 => Event::Success {
-                duration_ms: duration,
-            },
-            _ => Event::Failed,
-        };
+        if let Some(l) = l {
+            let _ = store.release(l);
+        }
+        // Only the last use counts: an arbitrary command's run time (an interactive session,
+        // say) says nothing about the agent's speed.
         let now = jiff::Timestamp::now().as_millisecond();
         let _ = store.record(
             &account.provider_id,
             &account.id,
-            &event,
+            &Event::Ran,
             started.as_millisecond(),
             now,
         );

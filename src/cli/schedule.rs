@@ -436,15 +436,6 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         print_units()?;
         return Ok(exit::FINDINGS);
     };
-    if !in_tmp.is_empty() {
-        return Err(Error::usage(
-            format!(
-                "the service runs with a private /tmp (PrivateTmp=yes) and would not see {}",
-                in_tmp.join(", ")
-            ),
-            Some("move them out of /tmp and /var/tmp, then install again".to_string()),
-        ));
-    }
     if scope == Scope::System && fsutil::effective_ids().0 != 0 {
         return Err(Error::usage(
             "installing system units needs root",

@@ -220,18 +220,25 @@ fn cooldowns(
     accounts
         .iter()
         .zip(states)
-        .map(|(a, st)| match st.cooldown {
-            Some((why, until)) => format!(
-                "{}, ends {}",
-                why.replace('_', " "),
-                span_from(now_ms, until)
-            ),
-            None if st.rejected_fingerprint.as_deref()
-                == Some(crate::dispatch::credential_fingerprint(a).as_str()) =>
+        .map(|(a, st)| {
+            let mut holds = Vec::new();
+            if st.rejected_fingerprint.as_deref()
+                == Some(crate::dispatch::credential_fingerprint(a).as_str())
             {
-                "credential rejected".to_string()
+                holds.push("credential rejected".to_string());
             }
-            None => "-".to_string(),
+            if let Some((why, until)) = st.cooldown {
+                holds.push(format!(
+                    "{}, ends {}",
+                    why.replace('_', " "),
+                    span_from(now_ms, until)
+                ));
+            }
+            if holds.is_empty() {
+                "-".to_string()
+            } else {
+                holds.join("; ")
+            }
         })
         .collect()
 }

@@ -56,6 +56,11 @@ pub enum Exclusion {
     },
     /// No agent command for this kind and none configured.
     NoCommand,
+    /// The agent command's program is not installed (not on PATH or not executable).
+    AgentMissing {
+        /// The program named by the command.
+        program: String,
+    },
 }
 
 impl Exclusion {
@@ -66,17 +71,26 @@ impl Exclusion {
             Exclusion::Credential { state } => format!("credential {state}"),
             Exclusion::Exhausted { window } => format!("{window} exhausted"),
             Exclusion::Cooldown { why, until_ms } => {
-                format!("{why}: cooling down for {}", human_ms(until_ms - now_ms))
+                format!(
+                    "{}, cooling down for {}",
+                    why.replace('_', " "),
+                    human_ms(until_ms - now_ms)
+                )
             }
             Exclusion::Rejected => {
                 "credential rejected by the provider (until it changes)".to_string()
             }
             Exclusion::Busy { running, max } => format!("busy: {running} of {max} runs"),
-            Exclusion::ContextTooLarge { tokens, window } => {
-                format!("task of ~{tokens} tokens exceeds the {window}-token context window")
-            }
+            Exclusion::ContextTooLarge { tokens, window } => format!(
+                "task of ~{} tokens exceeds the {}-token context window",
+                crate::output::thousands(*tokens),
+                crate::output::thousands(*window)
+            ),
             Exclusion::NoCommand => {
                 "no agent command: set `command:` in its provider section".to_string()
+            }
+            Exclusion::AgentMissing { program } => {
+                format!("agent `{program}` is not installed (not found on PATH)")
             }
         }
     }
@@ -112,8 +126,13 @@ pub struct Candidate {
     pub critical: bool,
     /// Expected run time: the EWMA of measured runs, else the prior.
     pub latency_ms: f64,
-    /// Whether `latency_ms` was measured (else it is the prior).
+    /// Whether `latency_ms` was measured on this account.
     pub measured: bool,
+    /// Not measured here but borrowed from the provider's measured accounts (an account never
+    /// run is not starved behind them by a pessimistic prior).
+    pub borrowed: bool,
+    /// Runs in flight on it: among equal scores, the least busy goes first.
+    pub running: u32,
     /// Estimated task tokens over the context window.
     pub context_ratio: f64,
     /// When it last ran a dispatched task (Unix ms).
@@ -227,9 +246,13 @@ fn better(cands: &[Candidate], a: &Scored, b: &Scored) -> std::cmp::Ordering {
     if (a.score - b.score).abs() > EPS {
         return b.score.total_cmp(&a.score);
     }
-    // Never used sorts first (i64::MIN), then the longest unused.
+    // The least busy, then never used (i64::MIN), then the longest unused.
+    let busy = |s: &Scored| cands[s.index].running;
     let lru = |s: &Scored| cands[s.index].last_used_ms.unwrap_or(i64::MIN);
-    lru(a).cmp(&lru(b)).then(a.index.cmp(&b.index))
+    busy(a)
+        .cmp(&busy(b))
+        .then(lru(a).cmp(&lru(b)))
+        .then(a.index.cmp(&b.index))
 }
 
 /// Estimated tokens of a prompt: about four characters per token, as the providers' own
@@ -365,9 +388,47 @@ pub fn candidate(
         critical,
         latency_ms,
         measured,
+        borrowed: false,
+        running: state.running,
         context_ratio: window.map_or(0.0, |w| tokens as f64 / w as f64),
         last_used_ms: state.last_used_ms,
     }
+}
+
+/// Gives accounts of one provider that have never run the mean run time of those that have,
+/// instead of the prior: otherwise one measured run would starve every other account.
+pub fn borrow_latency(cands: &mut [Candidate]) {
+    let measured: Vec<f64> = cands
+        .iter()
+        .filter(|c| c.measured)
+        .map(|c| c.latency_ms)
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+    for c in cands.iter_mut().filter(|c| !c.measured) {
+        c.latency_ms = mean;
+        c.borrowed = true;
+    }
+}
+
+/// Linux refuses a single argument longer than this (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_ARG_BYTES: usize = 131_072 - 1;
+
+/// Whether `program` (a path, or a name looked up on `path`) is an executable file.
+pub fn program_available(program: &str, path: Option<&str>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return ok(std::path::Path::new(program));
+    }
+    path.unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| ok(&std::path::Path::new(d).join(program)))
 }
 
 #[cfg(test)]
@@ -382,6 +443,8 @@ mod tests {
             critical: false,
             latency_ms: latency,
             measured: true,
+            borrowed: false,
+            running: 0,
             context_ratio: ratio,
             last_used_ms: None,
         }
@@ -444,6 +507,25 @@ mod tests {
         assert_eq!(best(&c, &W).map(|s| s.index), Some(1));
         c[0].last_used_ms = None;
         assert_eq!(best(&c, &W).map(|s| s.index), Some(0), "never used first");
+        c[0].running = 1;
+        assert_eq!(
+            best(&c, &W).map(|s| s.index),
+            Some(1),
+            "the least busy first"
+        );
+    }
+
+    #[test]
+    fn unmeasured_accounts_borrow_their_peers_latency() {
+        let mut c = vec![
+            cand("a", None, 2000.0, 0.0),
+            cand("b", None, 60_000.0, 0.0),
+            cand("c", None, 4000.0, 0.0),
+        ];
+        c[1].measured = false;
+        borrow_latency(&mut c);
+        assert_eq!(c[1].latency_ms, 3000.0);
+        assert!(c[1].borrowed && !c[0].borrowed);
     }
 
     #[test]

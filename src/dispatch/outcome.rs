@@ -36,7 +36,10 @@ pub const COMMON: &[(Failure, &str)] = &[
     (Failure::QuotaExhausted, "exceeded your current quota"),
     (Failure::QuotaExhausted, "insufficient_quota"),
     (Failure::QuotaExhausted, "usage_limit_reached"),
+    (Failure::QuotaExhausted, "credit balance is too low"),
     (Failure::RateLimited, "429"),
+    (Failure::RateLimited, "529"),
+    (Failure::RateLimited, "overloaded_error"),
     (Failure::RateLimited, "rate limit"),
     (Failure::RateLimited, "rate_limit"),
     (Failure::RateLimited, "ratelimit"),
@@ -99,20 +102,54 @@ pub fn patterns(
     out
 }
 
+/// Words near a status code that show it is one (an HTTP status in an error message), not a
+/// line number, a test's expected value or part of a path.
+const STATUS_CONTEXT: &[&str] = &[
+    "http",
+    "status",
+    "error",
+    "api",
+    "code",
+    "too many",
+    "unauthorized",
+    "forbidden",
+    "overloaded",
+    "rate",
+];
+
 fn contains_pattern(hay: &str, pat: &str) -> bool {
     if pat.is_empty() {
         return false;
     }
-    if !pat.bytes().all(|b| b.is_ascii_digit()) {
-        return hay.contains(pat);
-    }
-    // A status code must stand alone: "429" in "14290 tokens" is not a rate limit.
     let b = hay.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if !pat.bytes().all(|c| c.is_ascii_digit()) {
+        // A pattern starts a word: "rate_limit" in `"rate_limit_error"`, not in
+        // "test_rate_limit.py".
+        return hay
+            .match_indices(pat)
+            .any(|(i, _)| !i.checked_sub(1).is_some_and(|j| word(b[j])));
+    }
+    // A status code stands alone ("429" in "14290 tokens", "src/429.rs" or "lib.rs:401:5" is
+    // not one) and comes with words that make it a status.
     hay.match_indices(pat).any(|(i, _)| {
         let before = i.checked_sub(1).map(|j| b[j]);
         let after = b.get(i + pat.len()).copied();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric())
-            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        let alone = !before.is_some_and(|c| word(c) || b"/.:-#".contains(&c))
+            && !after.is_some_and(|c| {
+                word(c)
+                    || c == b'/'
+                    || c == b':' && b.get(i + pat.len() + 1).is_some_and(u8::is_ascii_digit)
+                    || c == b'.'
+                        && b.get(i + pat.len() + 1)
+                            .is_some_and(u8::is_ascii_alphanumeric)
+            });
+        if !alone {
+            return false;
+        }
+        let near =
+            String::from_utf8_lossy(&b[i.saturating_sub(24)..(i + pat.len() + 24).min(b.len())]);
+        STATUS_CONTEXT.iter().any(|w| near.contains(w))
     })
 }
 
@@ -127,7 +164,9 @@ pub fn classify(
     if exit_code == 0 {
         return Verdict::Success;
     }
-    let text = String::from_utf8_lossy(output).to_lowercase();
+    // Agents report the error that stopped them last; what they printed while working
+    // (test output, file names) must not decide.
+    let text = String::from_utf8_lossy(last_lines(output, 20)).to_lowercase();
     let Some((failure, _)) = patterns.iter().find(|(_, p)| contains_pattern(&text, p)) else {
         return Verdict::Failed;
     };
@@ -142,6 +181,27 @@ pub fn classify(
     }
 }
 
+/// The last `n` non-empty lines of `output` (at most 8 KiB).
+fn last_lines(output: &[u8], n: usize) -> &[u8] {
+    let tail = &output[output.len().saturating_sub(8192)..];
+    let mut seen = 0;
+    let mut end = tail.len();
+    while end > 0 && tail[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    let mut i = end;
+    while i > 0 {
+        if tail[i - 1] == b'\n' {
+            seen += 1;
+            if seen == n {
+                return &tail[i..end];
+            }
+        }
+        i -= 1;
+    }
+    &tail[..end]
+}
+
 /// Latest sensible retry time: a month ahead at most.
 const MAX_AHEAD_MS: i64 = 31 * 86_400_000;
 
@@ -149,13 +209,29 @@ const MAX_AHEAD_MS: i64 = 31 * 86_400_000;
 /// "retry after 30s", "resets at 2026-12-03T20:00:00Z", Claude Code's "limit reached|<epoch>".
 /// `text` is lower-case.
 pub fn retry_at(text: &str, now_ms: i64) -> Option<i64> {
-    let sane = |t: i64| (t > now_ms && t <= now_ms + MAX_AHEAD_MS).then_some(t);
-    // Retry-After header: seconds.
+    // In the future; beyond a month means "a month" (the quota will have reset by then).
+    let sane = |t: i64| (t > now_ms).then_some(t.min(now_ms + MAX_AHEAD_MS));
+    // Retry-After header: seconds, or an HTTP date.
     for (i, _) in text.match_indices("retry-after") {
         let rest = text[i + "retry-after".len()..].trim_start_matches([':', ' ', '"', '=']);
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if let Ok(secs) = digits.parse::<i64>()
-            && let Some(t) = sane(now_ms.saturating_add(secs.saturating_mul(1000)))
+        if !digits.is_empty() {
+            if let Ok(secs) = digits.parse::<i64>()
+                && let Some(t) = sane(now_ms.saturating_add(secs.saturating_mul(1000)))
+            {
+                return Some(t);
+            }
+            continue;
+        }
+        let line = rest
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches('"');
+        // "Wed, 21 Oct 2026 07:28:00 GMT" (RFC 9110 IMF-fixdate, an RFC 2822 date).
+        if let Ok(z) = jiff::fmt::rfc2822::parse(&title_case(line))
+            && let Some(t) = sane(z.timestamp().as_millisecond())
         {
             return Some(t);
         }
@@ -199,6 +275,22 @@ pub fn retry_at(text: &str, now_ms: i64) -> Option<i64> {
         }
     }
     None
+}
+
+/// `wed, 21 oct 2026` → `Wed, 21 Oct 2026` (the text was lower-cased for matching; RFC 2822
+/// parsing wants the names as written).
+fn title_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_ascii_alphabetic() {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_ascii_alphabetic();
+    }
+    out.replace("Gmt", "GMT").replace("Utc", "UTC")
 }
 
 /// The duration at the start of `s` ("4 hours 12 minutes", "30s", "1h30m"), in ms.
@@ -347,8 +439,17 @@ mod tests {
         );
         assert_eq!(
             retry_at("retry-after: 99999999999", NOW),
-            None,
-            "beyond a month"
+            Some(NOW + MAX_AHEAD_MS),
+            "capped at a month"
+        );
+        let when = jiff::Timestamp::from_millisecond(NOW + 3_600_000).unwrap();
+        let http = when
+            .strftime("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+            .to_lowercase();
+        assert_eq!(
+            retry_at(&format!("retry-after: {http}\n"), NOW),
+            Some(NOW + 3_600_000)
         );
         assert_eq!(retry_at("try again later", NOW), None);
     }

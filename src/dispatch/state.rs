@@ -53,8 +53,9 @@ pub enum Event {
         /// Hash of the credential (never the credential).
         fingerprint: String,
     },
-    /// Another failure (no state change beyond last use).
-    Failed,
+    /// Another failure, an interrupted run, or a `run auto` command: only the last use is
+    /// recorded (its run time says nothing about the agent's speed).
+    Ran,
 }
 
 /// What recording an event changed.
@@ -89,7 +90,12 @@ pub trait DispatchState {
     /// Ends a lease.
     fn release(&self, lease: Lease) -> Result<()>;
 
-    /// Records what an attempt that started at `started_ms` came to.
+    /// Lifts any cooldown and rejection of the account (`xnai dispatch --clear`); true when
+    /// there was one.
+    fn clear(&self, provider: &str, account: &str, now_ms: i64) -> Result<bool>;
+
+    /// Records what an attempt that started at `started_ms` came to. A success also lifts a
+    /// rejection and any cooldown set before the attempt began: the account evidently works.
     fn record(
         &self,
         provider: &str,

@@ -129,7 +129,7 @@ impl Provider for Claude {
         })
     }
     fn agent_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["claude", "-p", "{prompt}"])
+        Some(&["claude", "-p", "--", "{prompt}"])
     }
     fn context_window(&self) -> Option<u64> {
         Some(200_000)
@@ -139,6 +139,8 @@ impl Provider for Claude {
         &[
             // Claude Code: "Claude AI usage limit reached|<reset epoch>".
             (Failure::QuotaExhausted, "usage limit reached"),
+            // "5-hour limit reached ∙ resets 3pm", "weekly limit reached".
+            (Failure::QuotaExhausted, "limit reached"),
             (Failure::CredentialRejected, "oauth token has expired"),
             (Failure::CredentialRejected, "please run /login"),
         ]

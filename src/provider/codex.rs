@@ -118,7 +118,7 @@ impl Provider for Codex {
         })
     }
     fn agent_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["codex", "exec", "{prompt}"])
+        Some(&["codex", "exec", "--", "{prompt}"])
     }
     fn context_window(&self) -> Option<u64> {
         Some(272_000)

@@ -206,7 +206,7 @@ impl Provider for Copilot {
         })
     }
     fn agent_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["copilot", "-p", "{prompt}"])
+        Some(&["copilot", "--prompt={prompt}"])
     }
     fn context_window(&self) -> Option<u64> {
         Some(128_000)

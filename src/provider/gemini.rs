@@ -115,7 +115,7 @@ impl Provider for Gemini {
         })
     }
     fn agent_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["gemini", "-p", "{prompt}"])
+        Some(&["gemini", "--prompt={prompt}"])
     }
     fn context_window(&self) -> Option<u64> {
         Some(1_048_576)

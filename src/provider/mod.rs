@@ -390,6 +390,8 @@ pub trait Provider: Sync + Send + std::fmt::Debug {
 
     /// The agent command `xnai dispatch` runs for this kind, `{prompt}` standing for the task
     /// as one argument; `None` when the kind has no headless agent (`command:` is then needed).
+    /// The prompt follows `--` or sits inside `--prompt=`, so one starting with `-` (a diff)
+    /// is never taken for an option.
     fn agent_command(&self) -> Option<&'static [&'static str]> {
         None
     }

@@ -120,7 +120,7 @@ impl Provider for OpenCode {
         })
     }
     fn agent_command(&self) -> Option<&'static [&'static str]> {
-        Some(&["opencode", "run", "{prompt}"])
+        Some(&["opencode", "run", "--", "{prompt}"])
     }
     fn context_window(&self) -> Option<u64> {
         Some(200_000)

@@ -166,6 +166,22 @@ impl DispatchState for Store {
         })
     }
 
+    fn clear(&self, p: &str, a: &str, now_ms: i64) -> Result<bool> {
+        self.immediate(|c| {
+            let n = c.execute(
+                "UPDATE dispatch_accounts SET rejected_fingerprint = NULL, rejected_ms = NULL,
+                    cooldown_until_ms = NULL, cooldown_why = NULL, cooldown_level = 0
+                 WHERE provider = ?1 AND account = ?2
+                   AND (rejected_fingerprint IS NOT NULL OR cooldown_until_ms > ?3)",
+                params![p, a, now_ms],
+            )?;
+            if n > 0 {
+                log(c, now_ms, p, a, "cleared", "by the user")?;
+            }
+            Ok(n > 0)
+        })
+    }
+
     fn release(&self, lease: Lease) -> Result<()> {
         self.immediate(|c| {
             c.execute("DELETE FROM dispatch_leases WHERE id = ?1", [lease.0])?;
@@ -213,12 +229,24 @@ impl DispatchState for Store {
                          WHERE provider = ?1 AND account = ?2",
                         params![p, a, *duration_ms as f64, EWMA_ALPHA, now_ms],
                     )?;
+                    // It worked: holds placed before this attempt began no longer apply.
+                    let lifted = c.execute(
+                        "UPDATE dispatch_accounts SET rejected_fingerprint = NULL,
+                            cooldown_until_ms = NULL, cooldown_why = NULL, cooldown_level = 0
+                         WHERE provider = ?1 AND account = ?2
+                           AND (rejected_fingerprint IS NOT NULL
+                                OR (cooldown_until_ms > ?4 AND cooldown_set_ms < ?3))",
+                        params![p, a, started_ms, now_ms],
+                    )?;
+                    if lifted > 0 {
+                        log(c, now_ms, p, a, "cleared", "a run succeeded")?;
+                    }
                     Ok(Change {
                         changed: false,
                         until_ms: None,
                     })
                 }
-                Event::Failed => Ok(unchanged),
+                Event::Ran => Ok(unchanged),
                 Event::RateLimited { .. } | Event::QuotaExhausted { .. } if already => {
                     Ok(unchanged)
                 }
