@@ -34,7 +34,9 @@ Exit codes:
   0  success (check: every enabled account is valid, expiring_soon or unverifiable)
   1  findings (check: an enabled account is expired, not yet valid, invalid or empty;
      audit --fail-on: an alert at that level; schedule: not installed or not healthy)
-  2  usage or configuration error (nothing was checked)";
+  2  usage or configuration error (nothing was checked)
+  run and dispatch pass on the command's own code; 125 is their own failure, and
+  75 (dispatch, run auto) means no account can take the task now: try later";
 
 /// xnai: one pool for all your AI coding-agent accounts.
 #[derive(Debug, Parser)]
