@@ -49,9 +49,9 @@ pub struct Captured {
     pub outcome: Outcome,
     /// The last [`CAPTURE_TAIL`] bytes of its stdout and stderr (empty without `capture`).
     pub tail: Vec<u8>,
-    /// xnai itself received SIGINT, SIGTERM, SIGHUP or SIGQUIT while the command ran: the
-    /// user or the system wants everything to stop.
-    pub interrupted: bool,
+    /// The first SIGINT, SIGTERM, SIGHUP or SIGQUIT xnai itself received while the command
+    /// ran: the user or the system wants everything to stop.
+    pub interrupted: Option<i32>,
 }
 
 /// How many bytes of output [`run_captured`] keeps: rate-limit and auth messages are printed
@@ -179,14 +179,19 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
     let handle = signals.handle();
     let child_pid: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
     let pending: Arc<Mutex<Vec<i32>>> = Arc::new(Mutex::new(Vec::new()));
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupted = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let forwarder = {
         let child_pid = Arc::clone(&child_pid);
         let pending = Arc::clone(&pending);
         let interrupted = Arc::clone(&interrupted);
         thread::spawn(move || {
             for info in signals.forever() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = interrupted.compare_exchange(
+                    0,
+                    info.si_signo,
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                );
                 // Ctrl-C and friends come from the terminal driver (SI_KERNEL) to the whole
                 // foreground process group, child included: forwarding would deliver them twice.
                 if info.si_code == libc::SI_KERNEL {
@@ -287,7 +292,8 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
     Ok(Captured {
         outcome: Outcome::from_status(status),
         tail: captured,
-        interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
+        interrupted: Some(interrupted.load(std::sync::atomic::Ordering::SeqCst))
+            .filter(|s| *s != 0),
     })
 }
 
@@ -304,9 +310,14 @@ fn is_ignored(sig: i32) -> bool {
 /// killed it: by the same signal, so a calling shell script stops too instead of running its
 /// next line. The shell reports 128+N either way.
 pub fn die_like(outcome: &Outcome) {
-    if let Some(sig) = outcome.signal
-        && (sig == SIGINT || sig == SIGQUIT)
-    {
+    if let Some(sig) = outcome.signal {
+        die_by(sig);
+    }
+}
+
+/// Ends xnai by `sig` when it is SIGINT or SIGQUIT (see [`die_like`]); returns otherwise.
+pub fn die_by(sig: i32) {
+    if sig == SIGINT || sig == SIGQUIT {
         let _ = std::io::Write::flush(&mut std::io::stdout());
         let _ = signal_hook::low_level::emulate_default_handler(sig);
     }

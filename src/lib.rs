@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod envfile;
 pub mod error;
 pub mod exec;
 pub mod fsutil;

@@ -198,8 +198,8 @@ fn list_path(s: &str) -> String {
     }
 }
 
-/// The file of `NAME=value` lines the service reads for the variables the credential file's
-/// `${VAR}`s need (it sees none of the login shell's).
+/// The file of `NAME=value` lines the scheduled audit reads (`--env-file`) for the variables
+/// the credential file's `${VAR}`s need: neither systemd nor cron passes the login shell's.
 pub fn env_file(data_dir: &Path) -> PathBuf {
     data_dir.join("schedule.env")
 }
@@ -208,6 +208,8 @@ pub fn env_file(data_dir: &Path) -> PathBuf {
 pub fn command(spec: &Spec) -> Vec<String> {
     let mut args = vec![
         spec.binary.to_string_lossy().into_owned(),
+        "--env-file".to_string(),
+        env_file(&spec.data_dir).to_string_lossy().into_owned(),
         "--config".to_string(),
         spec.config.to_string_lossy().into_owned(),
         "--data-dir".to_string(),
@@ -226,7 +228,7 @@ pub fn service_unit(spec: &Spec) -> Result<String, UnitPathError> {
     unit_str(&spec.config)?;
     let data = unit_str(&spec.data_dir)?;
     let env_path = env_file(&spec.data_dir);
-    let env_file = unit_str(&env_path)?.replace('%', "%%");
+    unit_str(&env_path)?;
     let bin = unit_str(&spec.binary)?;
     if bin.contains(['"', '\'', '\\']) {
         return Err(UnitPathError {
@@ -259,8 +261,7 @@ pub fn service_unit(spec: &Spec) -> Result<String, UnitPathError> {
         u.push_str(&format!("User={user}\n"));
     }
     u.push_str(&format!(
-        "EnvironmentFile=-{env_file}\n\
-         TimeoutStartSec=2h\n\
+        "TimeoutStartSec=2h\n\
          StandardOutput=journal\n\
          StandardError=journal\n\
          SyslogIdentifier=xnai-audit\n\
@@ -382,12 +383,11 @@ pub fn crontab_line(spec: &Spec, local: &jiff::tz::TimeZone, today: jiff::civil:
         .join(" ");
     let data = sh(&spec.data_dir.to_string_lossy());
     let log = sh(&spec.data_dir.join("schedule.log").to_string_lossy());
-    let env = sh(&env_file(&spec.data_dir).to_string_lossy());
-    // The data directory must exist before the redirect opens the log; the environment file
-    // gives the audit the variables the credential file's ${VAR}s need, as EnvironmentFile=
-    // does for the service (cron starts with almost none).
+    // The data directory must exist before the redirect opens the log. The environment file
+    // is read by xnai itself (`--env-file`, literally, as in the service; a shell sourcing it
+    // would expand `$` and run backticks inside secrets).
     format!(
-        "# xnai daily quota audit at {}\n{}{minute} {hour} * * * mkdir -p -m 700 {data} && (set -a; [ -r {env} ] && . {env}; set +a; exec {cmd}) >>{log} 2>&1\n",
+        "# xnai daily quota audit at {}\n{}{minute} {hour} * * * mkdir -p -m 700 {data} && exec {cmd} >>{log} 2>&1\n",
         spec.at.describe(),
         note.unwrap_or_default()
     )
@@ -485,7 +485,7 @@ mod tests {
         assert!(svc.starts_with(MARKER));
         for line in [
             "Type=oneshot",
-            "ExecStart=/usr/local/bin/xnai --config /home/a/.config/xnai/credentials.yaml --data-dir /home/a/.local/share/xnai audit",
+            "ExecStart=/usr/local/bin/xnai --env-file /home/a/.local/share/xnai/schedule.env --config /home/a/.config/xnai/credentials.yaml --data-dir /home/a/.local/share/xnai audit",
             "TimeoutStartSec=2h",
             "StandardOutput=journal",
             "UMask=0077",
@@ -495,7 +495,6 @@ mod tests {
             "ProtectHome=read-only",
             "ReadWritePaths=/home/a/.local/share/xnai",
             "SystemCallFilter=@system-service",
-            "EnvironmentFile=-/home/a/.local/share/xnai/schedule.env",
         ] {
             assert!(svc.lines().any(|l| l == line), "missing {line}:\n{svc}");
         }
@@ -527,7 +526,7 @@ mod tests {
         };
         let svc = service_unit(&s).unwrap();
         assert!(
-            svc.contains("ExecStart=\"/opt/my tools/x%%n$ai\" --config"),
+            svc.contains("ExecStart=\"/opt/my tools/x%%n$ai\" --env-file"),
             "{svc}"
         );
         assert!(svc.contains("ReadWritePaths=\"/data dir/%%h\"\n"), "{svc}");
@@ -555,10 +554,9 @@ mod tests {
         let utc = crontab_line(&s, &jiff::tz::TimeZone::UTC, day);
         assert!(
             utc.contains(
-                "\n0 2 * * * mkdir -p -m 700 /home/a/.local/share/xnai && (set -a; \
-                 [ -r /home/a/.local/share/xnai/schedule.env ] && \
-                 . /home/a/.local/share/xnai/schedule.env; set +a; \
-                 exec /usr/local/bin/xnai --config"
+                "\n0 2 * * * mkdir -p -m 700 /home/a/.local/share/xnai && \
+                 exec /usr/local/bin/xnai --env-file /home/a/.local/share/xnai/schedule.env \
+                 --config"
             ),
             "{utc}"
         );

@@ -161,6 +161,25 @@ fn rotates_past_rate_limit_and_rejected_credential_then_remembers() {
         o.stderr
             .contains("excluded: credential rejected by the provider (until it changes)")
     );
+    // status shows the dispatcher's holds, in the table and as data.
+    let o = run(e.xnai().args(["status", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    assert_eq!(v["cooldowns"]["claude/a"][0]["hold"], "rate_limited", "{v}");
+    assert!(
+        v["cooldowns"]["claude/a"][0]["until"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{v}"
+    );
+    assert_eq!(v["cooldowns"]["claude/b"][0]["hold"], "credential_rejected");
+    assert_eq!(
+        v["cooldowns"]["claude/b"][0]["until"],
+        serde_json::Value::Null
+    );
+    assert!(v["cooldowns"].get("claude/c").is_none());
+    let o = run(e.xnai().args(["status"]));
+    assert!(o.stdout.contains("rate limited, ends in "), "{}", o.stdout);
+    assert!(o.stdout.contains("credential rejected"), "{}", o.stdout);
 }
 
 #[test]
@@ -305,11 +324,11 @@ fn context_window_falls_back_along_the_chain() {
         .arg(&f)
         .args(["--", "review this"]));
     assert_eq!(o.stdout, "big/a\n", "{}", o.stderr);
-    // Nothing fits: no account, exit 75.
+    // Nothing fits, and waiting will not help: 125, not 75 ("try later").
     let o = run(e
         .xnai()
         .args(["dispatch", "--context-tokens", "300000", "--", "x"]));
-    assert_eq!(o.code, 75, "{}", o.stderr);
+    assert_eq!(o.code, 125, "{}", o.stderr);
     assert!(
         o.stderr
             .contains("no account of small → big can take the task now")
@@ -738,7 +757,7 @@ fn accounts_never_run_are_not_starved_by_the_prior() {
         .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
     assert_eq!(o.stdout, "claude/b\n", "{}", o.stderr);
     assert!(
-        o.stderr.contains("no runs yet: provider's mean"),
+        o.stderr.contains("no runs yet: provider's best"),
         "{}",
         o.stderr
     );
@@ -818,4 +837,81 @@ fn a_killed_dispatcher_releases_its_lease() {
     // Nothing released it, but its holder is gone: the account is free again.
     let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
     assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
+}
+
+#[test]
+fn the_same_rejection_on_two_accounts_is_the_tasks_own_failure() {
+    // A failing auth test prints "401 invalid api key" whichever account runs it.
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[
+                ("a", "AUTHFAIL", ""),
+                ("b", "AUTHFAIL", ""),
+                ("c", "OKOKOKOK", ""),
+            ],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(
+        e.started(),
+        ["AUTHFAIL", "AUTHFAIL"],
+        "stopped, c untouched"
+    );
+    assert!(
+        o.stderr.contains("taken as the task's own failure"),
+        "{}",
+        o.stderr
+    );
+    // Neither account is held.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert!(!o.stderr.contains("excluded"), "{}", o.stderr);
+}
+
+#[test]
+fn an_agent_that_swallows_the_signal_still_ends_the_dispatch_with_it() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    std::fs::write(
+        &e.agent,
+        AGENT.replace(
+            "*SLOWSLOW*) sleep \"${SLOW_SECS:-1}\"",
+            "*SLOWSLOW*) trap 'exit 0' TERM; sleep \"${SLOW_SECS:-1}\" & wait",
+        ),
+    )
+    .expect("agent");
+    let child = e
+        .std()
+        .env("SLOW_SECS", "30")
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while e.started().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "not the agent's 0: {stderr}");
+    assert!(
+        stderr.contains("interrupted by signal 15 (agent exit 0)"),
+        "{stderr}"
+    );
+    assert_eq!(e.started(), ["SLOWSLOW"]);
 }

@@ -150,7 +150,7 @@ fn a_binary_in_an_awkward_directory_still_verifies() {
     let units = units_of(&stdout);
     assert_eq!(units.len(), 2, "{stdout}");
     assert!(
-        units[0].1.contains("my bin $HOME %%n/xnai\" --config"),
+        units[0].1.contains("my bin $HOME %%n/xnai\" --env-file"),
         "{}",
         units[0].1
     );
@@ -269,6 +269,14 @@ fn install_warns_when_the_service_would_miss_a_variable() {
             .args(["schedule", "install", "--dry-run"]));
     assert!(!o.stderr.contains("would fail"), "{}", o.stderr);
     assert!(!o.stderr.contains(&"k".repeat(93)), "secret echoed");
+    // Under sudo the shell has none of the variables: schedule.env is enough.
+    let o = run(xnai(&h, &cfg)
+        .env_remove("TEST_KEY")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["schedule", "install", "--dry-run"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(!o.stderr.contains("would fail"), "{}", o.stderr);
 }
 
 /// A `systemctl` that records its arguments and answers `show` like systemd does.
@@ -432,7 +440,7 @@ fn without_systemd_install_prints_units_and_crontab_and_writes_nothing() {
         .find(|l| l.starts_with("0 2 * * * "))
         .unwrap_or_else(|| panic!("no crontab line in:\n{}", o.stdout));
     assert!(
-        cron.contains(" audit) >>") && cron.ends_with("schedule.log 2>&1"),
+        cron.contains(" audit >>") && cron.ends_with("schedule.log 2>&1"),
         "{cron}"
     );
     // Run the line the way cron does: /bin/sh, an almost empty environment, `\%` meaning `%`.
@@ -461,11 +469,14 @@ fn without_systemd_install_prints_units_and_crontab_and_writes_nothing() {
     );
     let log = std::fs::read_to_string(data.join("schedule.log")).expect("log");
     assert!(log.contains("TEST_KEY is not set"), "{log}");
-    std::fs::write(
-        data.join("schedule.env"),
-        format!("TEST_KEY={}AA\n", "k".repeat(93)),
-    )
-    .expect("env");
+    let env = data.join("schedule.env");
+    std::fs::write(&env, format!("TEST_KEY={}AA\n", "k".repeat(93))).expect("env");
+    // Readable by others: refused like the credential file (it holds secrets).
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    assert_eq!(cron_sh().status.code(), Some(2));
+    let log = std::fs::read_to_string(data.join("schedule.log")).expect("log");
+    assert!(log.contains("chmod 600"), "{log}");
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let o2 = cron_sh();
     assert_eq!(
         o2.status.code(),

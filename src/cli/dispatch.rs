@@ -42,7 +42,11 @@ pub struct Args {
     pub prompt_file: Option<PathBuf>,
 
     /// Lift the dispatcher's cooldown or rejection of PROVIDER/ACCOUNT (repeatable) and exit
-    #[arg(long, value_name = "PROVIDER/ACCOUNT")]
+    #[arg(
+        long,
+        value_name = "PROVIDER/ACCOUNT",
+        conflicts_with_all = ["prompt", "prompt_file", "dry_run", "explain", "chain", "provider", "context_tokens", "max_attempts"]
+    )]
     pub clear: Vec<String>,
 
     /// Print every candidate's score components, the weights and the exclusions (stderr)
@@ -222,7 +226,7 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
             let lat = if c.measured {
                 format!("measured {ms}")
             } else if c.borrowed {
-                format!("no runs yet: provider's mean {ms}")
+                format!("no runs yet: provider's best {ms}")
             } else {
                 format!("prior {ms}")
             };
@@ -510,6 +514,8 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let mut history: Vec<Attempt> = Vec::new();
     // How the last attempt ended: its exit code, and whether it asked for rotation.
     let mut last: Option<(i32, bool)> = None;
+    // The previous attempt's rejection: the account, and the end of its output.
+    let mut prev_rejection: Option<(&Account, Vec<u8>)> = None;
     let mut explained = false;
     while history.len() < max_attempts as usize {
         let now = now_ms();
@@ -582,7 +588,7 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
         let code = ran.outcome.exit_code();
         // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
         // fault. Record nothing against it and try nothing else.
-        if ran.interrupted || ran.outcome.signal.is_some() {
+        if ran.interrupted.is_some() || ran.outcome.signal.is_some() {
             let _ = state.record(
                 &account.provider_id,
                 &account.id,
@@ -590,20 +596,47 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
                 ran.started_ms,
                 done,
             );
-            let what = match ran.outcome.signal {
-                Some(sig) => format!("stopped by signal {sig}"),
-                None => format!("interrupted (exit {code})"),
+            let what = match (ran.interrupted, ran.outcome.signal) {
+                (_, Some(sig)) => format!("stopped by signal {sig}"),
+                (Some(sig), None) => format!("interrupted by signal {sig} (agent exit {code})"),
+                (None, None) => String::new(),
             };
             history.push(Attempt { label, what });
             summary(&history);
-            exec::die_like(&ran.outcome);
-            return Ok(code);
+            // Whatever the agent made of it, the caller asked xnai to stop: its exit says so
+            // (an agent that catches Ctrl-C and exits 0 must not let `&& git commit` run).
+            let sig = ran
+                .interrupted
+                .or(ran.outcome.signal)
+                .unwrap_or(libc::SIGTERM);
+            exec::die_by(sig);
+            return Ok(128 + sig);
         }
         let pats = dispatch::outcome::patterns(
             &account.dispatch.failure_patterns,
             account.kind.failure_patterns(),
         );
-        let verdict = dispatch::classify(code, &ran.tail, &pats, done);
+        let mut verdict = dispatch::classify(code, &ran.tail, &pats, done);
+        // Two different credentials "rejected" with the very same words: that is the task's
+        // own output (a failing auth test, say), not the accounts. Undo the first hold and
+        // stop instead of locking every account of the pool.
+        if verdict == Verdict::CredentialRejected {
+            let tail = dispatch::outcome::last_lines(&ran.tail, 20).to_vec();
+            if let Some((prev, prev_tail)) = &prev_rejection
+                && *prev_tail == tail
+            {
+                let _ = state.clear(&prev.provider_id, &prev.id, done);
+                verdict = Verdict::Failed;
+                output::warn(&format!(
+                    "{} and {} failed with the same output: taken as the task's own failure, \
+                     not two rejected credentials",
+                    prev.label(),
+                    account.label()
+                ));
+            } else {
+                prev_rejection = Some((account, tail));
+            }
+        }
         let (event, what) = match verdict {
             Verdict::Success => (
                 Event::Success {
@@ -663,11 +696,40 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
             Ok(NO_ACCOUNT)
         }
         None => {
+            // Try later only when something will pass on its own (a cooldown ends, a window
+            // resets, a run finishes); otherwise the configuration or the task must change.
+            let now = now_ms();
+            let tiers = build_tiers(
+                cfg,
+                &chain,
+                &audits,
+                &accounts,
+                state,
+                Task {
+                    tokens,
+                    now_ms: now,
+                    need_command: true,
+                },
+            )?;
+            let temporary = tiers.iter().flat_map(|t| &t.cands).any(|c| {
+                matches!(
+                    c.excluded,
+                    Some(
+                        Exclusion::Cooldown { .. }
+                            | Exclusion::Busy { .. }
+                            | Exclusion::Exhausted { .. }
+                    )
+                )
+            });
             output::error(
                 &format!("no account of {} can take the task now", chain.join(" → ")),
                 Some("`xnai dispatch --explain --dry-run -- ...` shows why each is excluded"),
             );
-            Ok(NO_ACCOUNT)
+            Ok(if temporary {
+                NO_ACCOUNT
+            } else {
+                super::run::OWN_FAILURE
+            })
         }
     }
 }
@@ -689,7 +751,7 @@ fn summary(history: &[Attempt]) {
 struct Ran {
     outcome: exec::Outcome,
     tail: Vec<u8>,
-    interrupted: bool,
+    interrupted: Option<i32>,
     started_ms: i64,
     duration_ms: i64,
 }

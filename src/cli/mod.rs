@@ -55,6 +55,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Set the variables in FILE (NAME=value lines, taken literally, as systemd's
+    /// EnvironmentFile= reads them) before anything else; skipped when FILE does not exist
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -206,11 +211,12 @@ pub(crate) fn parse_as_of(v: &str) -> Result<i64> {
 fn subcommand_of(mut args: impl Iterator<Item = String>) -> Option<String> {
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--config" | "--data-dir" => {
+            "--config" | "--data-dir" | "--env-file" => {
                 args.next();
             }
             s if s.starts_with("--config=")
                 || s.starts_with("--data-dir=")
+                || s.starts_with("--env-file=")
                 || s == "--insecure-permissions" => {}
             s => return Some(s.to_string()),
         }
@@ -265,6 +271,14 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    if let Some(f) = &cli.env_file {
+        for (name, value) in crate::envfile::read(f, cli.insecure_permissions)?.unwrap_or_default()
+        {
+            // SAFETY: xnai has started no thread yet, so nothing reads the environment
+            // concurrently.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
     let ctx = Ctx {
         config_path: resolve_config_path(&cli)?,
         insecure_permissions: cli.insecure_permissions,

@@ -338,6 +338,20 @@ fn warn_environment(spec: &Spec) {
 fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
     let scope = args.scope.scope();
     let (spec, run_as) = build_spec(ctx, scope, At::default())?;
+    // The scheduled audit reads schedule.env: so does this check of the credential file,
+    // for what this shell does not set itself (under sudo, say).
+    for (name, value) in crate::envfile::read(
+        &schedule::env_file(&spec.data_dir),
+        ctx.insecure_permissions,
+    )?
+    .unwrap_or_default()
+    {
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: `install` has started no thread yet; nothing reads the environment
+            // concurrently.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
     // A timer that can only fail is worse than none: the file must load now.
     let for_other = scope == Scope::System
         && run_as.is_some()

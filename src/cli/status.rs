@@ -38,8 +38,8 @@ pub struct Args {
 struct StatusJson {
     as_of: String,
     accounts: Vec<audit::report::QuotaEntry>,
-    /// `provider/account` → the dispatcher's hold on it, for accounts that have one.
-    cooldowns: std::collections::BTreeMap<String, String>,
+    /// `provider/account` → the dispatcher's holds on it, for accounts that have any.
+    cooldowns: std::collections::BTreeMap<String, Vec<Hold>>,
 }
 
 const BAR: usize = 16;
@@ -202,43 +202,65 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
     t.render()
 }
 
-/// The dispatcher's hold on each account, for the COOLDOWN column: why and for how long, or
-/// `-`. A ledger that cannot be read leaves the column at `-` (the usage figures still show).
-fn cooldowns(
+/// One of the dispatcher's holds on an account.
+#[derive(Serialize, Clone)]
+struct Hold {
+    /// `rate_limited`, `quota_exhausted` or `credential_rejected`.
+    hold: String,
+    /// When it ends (RFC 3339); none for a rejection, which lasts until the credential
+    /// changes.
+    until: Option<String>,
+    #[serde(skip)]
+    until_ms: Option<i64>,
+}
+
+impl Hold {
+    fn describe(&self, now_ms: i64) -> String {
+        let what = self.hold.replace('_', " ");
+        match self.until_ms {
+            Some(t) => format!("{what}, ends {}", span_from(now_ms, t)),
+            None => what,
+        }
+    }
+}
+
+/// The dispatcher's holds on each account (COOLDOWN). A ledger that cannot be read leaves
+/// them empty: the usage figures still show.
+fn holds(
     store: &crate::store::Store,
     accounts: &[&crate::config::Account],
     now_ms: i64,
-) -> Vec<String> {
+) -> Vec<Vec<Hold>> {
     use crate::dispatch::state::DispatchState;
     let keys: Vec<(&str, &str)> = accounts
         .iter()
         .map(|a| (a.provider_id.as_str(), a.id.as_str()))
         .collect();
     let Ok(states) = store.load(&keys, now_ms) else {
-        return vec!["-".to_string(); accounts.len()];
+        return vec![Vec::new(); accounts.len()];
     };
     accounts
         .iter()
         .zip(states)
         .map(|(a, st)| {
-            let mut holds = Vec::new();
+            let mut out = Vec::new();
             if st.rejected_fingerprint.as_deref()
                 == Some(crate::dispatch::credential_fingerprint(a).as_str())
             {
-                holds.push("credential rejected".to_string());
+                out.push(Hold {
+                    hold: "credential_rejected".to_string(),
+                    until: None,
+                    until_ms: None,
+                });
             }
             if let Some((why, until)) = st.cooldown {
-                holds.push(format!(
-                    "{}, ends {}",
-                    why.replace('_', " "),
-                    span_from(now_ms, until)
-                ));
+                out.push(Hold {
+                    hold: why,
+                    until: Some(output::iso_ms(until)),
+                    until_ms: Some(until),
+                });
             }
-            if holds.is_empty() {
-                "-".to_string()
-            } else {
-                holds.join("; ")
-            }
+            out
         })
         .collect()
 }
@@ -255,7 +277,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     loop {
         let now_ms = as_of.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
         let (audits, store) = gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
-        let cooldowns = cooldowns(&store, &accounts, now_ms);
+        let holds = holds(&store, &accounts, now_ms);
+        let cooldowns: Vec<String> = holds
+            .iter()
+            .map(|h| {
+                if h.is_empty() {
+                    "-".to_string()
+                } else {
+                    h.iter()
+                        .map(|x| x.describe(now_ms))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            })
+            .collect();
         if args.json {
             let doc = audit::build(cfg, &audits, Vec::new(), now_ms, now_ms, 0);
             let doc = StatusJson {
@@ -263,9 +298,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 accounts: doc.quotas,
                 cooldowns: accounts
                     .iter()
-                    .zip(&cooldowns)
-                    .filter(|(_, c)| c.as_str() != "-")
-                    .map(|(a, c)| (a.label(), c.clone()))
+                    .zip(&holds)
+                    .filter(|(_, h)| !h.is_empty())
+                    .map(|(a, h)| (a.label(), h.clone()))
                     .collect(),
             };
             if args.watch.is_some() {

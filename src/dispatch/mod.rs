@@ -395,8 +395,9 @@ pub fn candidate(
     }
 }
 
-/// Gives accounts of one provider that have never run the mean run time of those that have,
-/// instead of the prior: otherwise one measured run would starve every other account.
+/// Gives accounts of one provider that have never run the best run time of those that have,
+/// instead of the prior: optimistic, so each gets tried once (as the least recently used)
+/// rather than being starved behind the first measured account.
 pub fn borrow_latency(cands: &mut [Candidate]) {
     let measured: Vec<f64> = cands
         .iter()
@@ -406,9 +407,9 @@ pub fn borrow_latency(cands: &mut [Candidate]) {
     if measured.is_empty() {
         return;
     }
-    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+    let best = measured.iter().copied().fold(f64::INFINITY, f64::min);
     for c in cands.iter_mut().filter(|c| !c.measured) {
-        c.latency_ms = mean;
+        c.latency_ms = best;
         c.borrowed = true;
     }
 }
@@ -524,7 +525,7 @@ mod tests {
         ];
         c[1].measured = false;
         borrow_latency(&mut c);
-        assert_eq!(c[1].latency_ms, 3000.0);
+        assert_eq!(c[1].latency_ms, 2000.0);
         assert!(c[1].borrowed && !c[0].borrowed);
     }
 

@@ -117,18 +117,36 @@ const STATUS_CONTEXT: &[&str] = &[
     "rate",
 ];
 
+/// Marks of a test or a tool reporting on the user's code rather than the agent's own API
+/// call: a line holding one of these never decides ("got status 401, want 200",
+/// "AssertionError: HTTP 401 != 200", "npm ERR! 403").
+const NOT_THE_AGENT: &[&str] = &[
+    "assert", "expected", " want ", " got ", "==", "!=", "npm err", "_test", "test_", "fixture",
+];
+
+/// The line of `hay` around byte `i`.
+fn line_at(hay: &str, i: usize) -> &str {
+    let start = hay[..i].rfind('\n').map_or(0, |p| p + 1);
+    let end = hay[i..].find('\n').map_or(hay.len(), |p| i + p);
+    &hay[start..end]
+}
+
 fn contains_pattern(hay: &str, pat: &str) -> bool {
     if pat.is_empty() {
         return false;
     }
     let b = hay.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let agents_line = |i: usize| {
+        let line = line_at(hay, i);
+        !NOT_THE_AGENT.iter().any(|w| line.contains(w))
+    };
     if !pat.bytes().all(|c| c.is_ascii_digit()) {
         // A pattern starts a word: "rate_limit" in `"rate_limit_error"`, not in
         // "test_rate_limit.py".
         return hay
             .match_indices(pat)
-            .any(|(i, _)| !i.checked_sub(1).is_some_and(|j| word(b[j])));
+            .any(|(i, _)| !i.checked_sub(1).is_some_and(|j| word(b[j])) && agents_line(i));
     }
     // A status code stands alone ("429" in "14290 tokens", "src/429.rs" or "lib.rs:401:5" is
     // not one) and comes with words that make it a status.
@@ -144,7 +162,7 @@ fn contains_pattern(hay: &str, pat: &str) -> bool {
                         && b.get(i + pat.len() + 1)
                             .is_some_and(u8::is_ascii_alphanumeric)
             });
-        if !alone {
+        if !alone || !agents_line(i) {
             return false;
         }
         let near =
@@ -182,7 +200,7 @@ pub fn classify(
 }
 
 /// The last `n` non-empty lines of `output` (at most 8 KiB).
-fn last_lines(output: &[u8], n: usize) -> &[u8] {
+pub fn last_lines(output: &[u8], n: usize) -> &[u8] {
     let tail = &output[output.len().saturating_sub(8192)..];
     let mut seen = 0;
     let mut end = tail.len();

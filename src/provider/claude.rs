@@ -139,8 +139,10 @@ impl Provider for Claude {
         &[
             // Claude Code: "Claude AI usage limit reached|<reset epoch>".
             (Failure::QuotaExhausted, "usage limit reached"),
-            // "5-hour limit reached ∙ resets 3pm", "weekly limit reached".
-            (Failure::QuotaExhausted, "limit reached"),
+            // "5-hour limit reached ∙ resets 3pm", "weekly limit reached" (not OpenAI's
+            // "Rate limit reached", a rate limit).
+            (Failure::QuotaExhausted, "5-hour limit reached"),
+            (Failure::QuotaExhausted, "weekly limit reached"),
             (Failure::CredentialRejected, "oauth token has expired"),
             (Failure::CredentialRejected, "please run /login"),
         ]
