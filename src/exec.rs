@@ -40,6 +40,10 @@ pub struct Spec {
     /// Give the command an empty stdin (/dev/null) instead of xnai's: for agents run
     /// unattended, which may otherwise wait for input or read what was meant for xnai.
     pub stdin_null: bool,
+    /// Run the command in a process group of its own and signal that whole group: a signal
+    /// to xnai then also stops what the command started (an agent's tool processes). Only
+    /// for commands that do not read the terminal: they are no longer in its foreground.
+    pub own_group: bool,
 }
 
 /// What [`run_captured`] saw.
@@ -151,14 +155,20 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let tail = Arc::new(Mutex::new(Tail::default()));
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. If xnai dies
-    // (even by SIGKILL) the child gets SIGTERM instead of running on unsupervised.
+    let own_group = spec.own_group;
+    // SAFETY: prctl and setpgid are async-signal-safe and touch no memory of the parent. If
+    // xnai dies (even by SIGKILL) the child gets SIGTERM instead of running on unsupervised.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if own_group {
+                libc::setpgid(0, 0);
+            }
             Ok(())
         });
     }
+    // Signals go to the child alone, or to its whole group.
+    let target = move |pid: i32| if own_group { -pid } else { pid };
 
     if let Some((name, _)) = spec.env.iter().find(|(_, v)| v.contains('\0')) {
         return Err(Error::usage(
@@ -193,8 +203,9 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
                     std::sync::atomic::Ordering::SeqCst,
                 );
                 // Ctrl-C and friends come from the terminal driver (SI_KERNEL) to the whole
-                // foreground process group, child included: forwarding would deliver them twice.
-                if info.si_code == libc::SI_KERNEL {
+                // foreground process group, child included: forwarding would deliver them
+                // twice. A child in its own group is not in it, and must be told.
+                if info.si_code == libc::SI_KERNEL && !own_group {
                     continue;
                 }
                 let signal = info.si_signo;
@@ -202,7 +213,7 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
                 match *guard {
                     // SAFETY: kill has no memory-safety preconditions.
                     Some(pid) => unsafe {
-                        libc::kill(pid, signal);
+                        libc::kill(target(pid), signal);
                     },
                     None => pending
                         .lock()
@@ -232,7 +243,7 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
         for sig in pending.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             // SAFETY: as above.
             unsafe {
-                libc::kill(pid, sig);
+                libc::kill(target(pid), sig);
             }
         }
     }

@@ -915,3 +915,60 @@ fn an_agent_that_swallows_the_signal_still_ends_the_dispatch_with_it() {
     );
     assert_eq!(e.started(), ["SLOWSLOW"]);
 }
+
+#[test]
+fn stopping_a_dispatch_stops_what_the_agent_started() {
+    let e = Env::new(&config(
+        &[section("claude", &[("a", "SLOWSLOW", "")], "")],
+        "  fallback_chain: [claude]\n",
+    ));
+    let pidfile = e.home.path().join("tool.pid");
+    // The agent starts a tool process of its own and waits for it.
+    std::fs::write(
+        &e.agent,
+        AGENT.replace(
+            "*SLOWSLOW*) sleep \"${SLOW_SECS:-1}\"",
+            &format!(
+                "*SLOWSLOW*) sleep 30 & echo $! > '{}'; wait",
+                pidfile.display()
+            ),
+        ),
+    )
+    .expect("agent");
+    let child = e
+        .std()
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !pidfile.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let tool: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    // SAFETY: signalling our own child.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGTERM) },
+        0
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143));
+    // The tool process went with the agent (give the kernel a moment to reap it).
+    let mut alive = true;
+    for _ in 0..40 {
+        let stat = std::fs::read_to_string(format!("/proc/{tool}/stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for init.
+        alive = !stat.is_empty() && !stat.contains(") Z ");
+        if !alive {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive, "the agent's `sleep 30` survived the dispatch");
+}

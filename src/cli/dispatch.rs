@@ -820,6 +820,8 @@ fn attempt(
         // The task is the prompt: an agent must not wait on (or eat) xnai's stdin, and a
         // retry on another account must see the same input.
         stdin_null: true,
+        // Stopping a dispatch stops the agent's tool processes too.
+        own_group: true,
     };
     let clock = Instant::now();
     let captured = exec::run_captured(&spec);

@@ -65,6 +65,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         mask: Vec::new(),
         capture: false,
         stdin_null: false,
+        own_group: false,
     });
     if let (Some((store, id)), Ok(o)) = (&ledger, &outcome) {
         let ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);

@@ -131,6 +131,7 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
         },
         capture: false,
         stdin_null: false,
+        own_group: false,
     };
     let program = args
         .command
