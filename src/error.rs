@@ -15,6 +15,11 @@ pub mod exit {
     pub const FINDINGS: i32 = 1;
     /// Bad usage or a configuration error: nothing was checked.
     pub const USAGE: i32 = 2;
+    /// `dispatch` and `run auto`: no account can take the task now, try later (EX_TEMPFAIL).
+    pub const TRY_LATER: i32 = 75;
+    /// `run`, `dispatch`: xnai itself failed, as env(1) and timeout(1) use 125; any other code
+    /// is the command's.
+    pub const OWN_FAILURE: i32 = 125;
 }
 
 /// An error that stops a command.

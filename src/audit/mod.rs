@@ -16,6 +16,40 @@ use crate::error::Result;
 use crate::quota::{AccountQuota, Evaluator, Status, WindowQuota};
 use crate::store::{Snapshot, Store};
 
+/// Collects every account's usage (progress bar on a terminal) and evaluates it as of
+/// `now_ms`: what `audit` and `status` share.
+pub fn gather(
+    cfg: &Config,
+    accounts: &[&Account],
+    data: &crate::paths::DataDir,
+    now_ms: i64,
+    jobs: usize,
+    timeout_secs: u64,
+    what: &'static str,
+) -> Result<(Vec<AccountAudit>, Store)> {
+    // Opened first so a ledger that cannot be created stops here with a clear error.
+    let store = Store::open(&data.ledger())?;
+    let targets = accounts
+        .iter()
+        .map(|a| crate::usage::target(a, data))
+        .collect();
+    let labels: Vec<String> = accounts.iter().map(|a| a.label()).collect();
+    let collected = {
+        let mut bar = crate::output::Progress::new(accounts.len(), what);
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        collect(
+            data.ledger(),
+            targets,
+            jobs.max(1),
+            cpus.div_ceil(jobs.max(1)).max(1),
+            std::time::Duration::from_secs(timeout_secs.max(1)),
+            &mut |i| bar.inc(labels.get(i).map_or("", String::as_str)),
+        )
+    };
+    let audits = evaluate(cfg, accounts, collected, &store, now_ms)?;
+    Ok((audits, store))
+}
+
 /// How serious an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

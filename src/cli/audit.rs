@@ -2,12 +2,12 @@
 //! write `ACCOUNT-TRACKING-YYYY-MM-DD.yaml`, and show what needs attention.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Ctx;
 use crate::audit::{self, Format, Level};
 use crate::error::{Result, exit};
-use crate::output::{self, Cell, Progress, Table, style};
+use crate::output::{self, Cell, Table, style};
 use crate::quota::Status;
 use crate::store::Store;
 
@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     // Figures read from a damaged ledger may be silently wrong: stop before reporting them.
     Store::open(&data.ledger())?.quick_check()?;
     let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
-    let (audits, mut store) = gather(
+    let (audits, mut store) = audit::gather(
         cfg,
         &accounts,
         &data,
@@ -190,40 +190,6 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .fail_on
         .is_some_and(|lvl| doc.alerts.iter().any(|a| a.level >= lvl));
     Ok(if failed { exit::FINDINGS } else { exit::OK })
-}
-
-/// Collects every account's usage (progress bar on a terminal) and evaluates it as of
-/// `now_ms`: what `audit` and `status` share.
-pub(crate) fn gather(
-    cfg: &crate::config::Config,
-    accounts: &[&crate::config::Account],
-    data: &crate::paths::DataDir,
-    now_ms: i64,
-    jobs: usize,
-    timeout_secs: u64,
-    what: &'static str,
-) -> Result<(Vec<audit::AccountAudit>, Store)> {
-    // Opened first so a ledger that cannot be created stops here with a clear error.
-    let store = Store::open(&data.ledger())?;
-    let targets = accounts
-        .iter()
-        .map(|a| crate::usage::target(a, data))
-        .collect();
-    let labels: Vec<String> = accounts.iter().map(|a| a.label()).collect();
-    let collected = {
-        let mut bar = Progress::new(accounts.len(), what);
-        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        audit::collect(
-            data.ledger(),
-            targets,
-            jobs.max(1),
-            cpus.div_ceil(jobs.max(1)).max(1),
-            Duration::from_secs(timeout_secs.max(1)),
-            &mut |i| bar.inc(labels.get(i).map_or("", String::as_str)),
-        )
-    };
-    let audits = audit::evaluate(cfg, accounts, collected, &store, now_ms)?;
-    Ok((audits, store))
 }
 
 pub(crate) fn amount(v: f64, money: bool) -> String {

@@ -5,21 +5,16 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use super::Ctx;
-use crate::audit::AccountAudit;
-use crate::config::{Account, Config};
-use crate::dispatch::state::{DispatchState, Event};
-use crate::dispatch::{self, Candidate, Exclusion, Scored, Verdict};
+use crate::config::Config;
+use crate::dispatch::engine::{self, Attempt, End, Request, Tier};
+use crate::dispatch::{self, state::DispatchState};
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::output;
-use crate::session::{self, Policy};
+use crate::session;
 use crate::store::Store;
-
-/// Exit code when no account of the chain can take the task now (EX_TEMPFAIL: try later).
-pub const NO_ACCOUNT: i32 = 75;
 
 /// Arguments of `xnai dispatch`.
 #[derive(Debug, clap::Args)]
@@ -64,138 +59,6 @@ pub struct Args {
     /// The prompt, after --
     #[arg(last = true, value_name = "PROMPT")]
     pub prompt: Vec<OsString>,
-}
-
-/// One provider of the chain with its scored accounts.
-struct Tier<'c> {
-    provider: String,
-    accounts: Vec<&'c Account>,
-    /// Index of each account's audit.
-    audits: Vec<usize>,
-    cands: Vec<Candidate>,
-    ranked: Vec<Scored>,
-}
-
-/// What is being placed, and when.
-#[derive(Clone, Copy)]
-struct Task {
-    /// Estimated tokens.
-    tokens: u64,
-    now_ms: i64,
-    /// Accounts need an agent command (dispatch) or not (`run auto` brings its own).
-    need_command: bool,
-}
-
-/// The chain's provider ids: --provider, --chain, else fallback_chain.
-fn chain_of(cfg: &Config, chain: Option<&str>, providers: &[String]) -> Result<Vec<String>> {
-    let ids = || {
-        cfg.providers
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !providers.is_empty() {
-        for p in providers {
-            if cfg.provider(p).is_none() {
-                return Err(Error::usage(
-                    format!("no provider {}", crate::config::show_name(p)),
-                    Some(format!("providers: {}", ids())),
-                ));
-            }
-        }
-        return Ok(providers.to_vec());
-    }
-    if let Some(name) = chain {
-        return cfg
-            .dispatch
-            .chains
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c.clone())
-            .ok_or_else(|| {
-                let names: Vec<&str> = cfg
-                    .dispatch
-                    .chains
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect();
-                Error::usage(
-                    format!("no chain {}", crate::config::show_name(name)),
-                    Some(if names.is_empty() {
-                        "define one under dispatch_config.chains".to_string()
-                    } else {
-                        format!("chains: {}", names.join(", "))
-                    }),
-                )
-            });
-    }
-    if cfg.dispatch.fallback_chain.is_empty() {
-        return Err(Error::usage(
-            "no providers to dispatch to",
-            Some("pass --provider P (repeatable), --chain NAME, or set dispatch_config.fallback_chain".to_string()),
-        ));
-    }
-    Ok(cfg.dispatch.fallback_chain.clone())
-}
-
-fn build_tiers<'c>(
-    cfg: &'c Config,
-    chain: &[String],
-    audits: &[AccountAudit],
-    accounts: &[&'c Account],
-    state: &dyn DispatchState,
-    task: Task,
-) -> Result<Vec<Tier<'c>>> {
-    let Task {
-        tokens,
-        now_ms,
-        need_command,
-    } = task;
-    let keys: Vec<(&str, &str)> = accounts
-        .iter()
-        .map(|a| (a.provider_id.as_str(), a.id.as_str()))
-        .collect();
-    let states = state.load(&keys, now_ms)?;
-    let mut tiers = Vec::new();
-    for pid in chain {
-        let mut t = Tier {
-            provider: pid.clone(),
-            accounts: Vec::new(),
-            audits: Vec::new(),
-            cands: Vec::new(),
-            ranked: Vec::new(),
-        };
-        for (i, a) in accounts.iter().enumerate() {
-            if &a.provider_id != pid {
-                continue;
-            }
-            let mut c = dispatch::candidate(
-                a,
-                &audits[i],
-                &states[i],
-                tokens,
-                cfg.dispatch.latency_prior_ms,
-            );
-            if !need_command && c.excluded == Some(Exclusion::NoCommand) {
-                c.excluded = None;
-            }
-            if need_command
-                && c.excluded.is_none()
-                && let Some(program) = dispatch::command_of(a).and_then(|cmd| cmd.first().cloned())
-                && !dispatch::program_available(&program, super::env_lookup("PATH").as_deref())
-            {
-                c.excluded = Some(Exclusion::AgentMissing { program });
-            }
-            t.cands.push(c);
-            t.accounts.push(a);
-            t.audits.push(i);
-        }
-        dispatch::borrow_latency(&mut t.cands);
-        t.ranked = dispatch::rank(&t.cands, &cfg.dispatch.weights);
-        tiers.push(t);
-    }
-    Ok(tiers)
 }
 
 fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: i64) -> String {
@@ -273,35 +136,6 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
         }
     }
     s
-}
-
-/// When an exhausted quota comes back: the time the agent printed, else the reset of the
-/// account's fullest window, else in an hour.
-fn quota_until(audit: &AccountAudit, said: Option<i64>, now_ms: i64) -> i64 {
-    said.or_else(|| {
-        audit
-            .quota
-            .windows
-            .iter()
-            .filter(|w| w.next_reset_ms.is_some_and(|r| r > now_ms))
-            .max_by(|a, b| {
-                a.percent
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.percent.unwrap_or(0.0))
-            })
-            .and_then(|w| w.next_reset_ms)
-    })
-    .unwrap_or(now_ms + 3_600_000)
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-/// What one attempt came to, for the summary line.
-struct Attempt {
-    label: String,
-    what: String,
 }
 
 /// Runs `xnai dispatch`.
@@ -425,52 +259,10 @@ fn prompt_of(args: &Args) -> Result<(String, u64, &'static str)> {
     Ok((prompt, tokens, source))
 }
 
-/// `XNAI_FORCE_ACCOUNT`, checked against the kinds the chain runs: a task written for one
-/// agent must not run with another's login.
-fn forced_account<'c>(cfg: &'c Config, chain: &[String]) -> Result<Option<&'c Account>> {
-    let Some(f) = super::env_lookup(session::FORCE_ACCOUNT_VAR).filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    let account = session::find(cfg, f.trim()).map_err(|e| match e {
-        Error::Usage { message, hint } => Error::Usage {
-            message: format!("{}: {message}", session::FORCE_ACCOUNT_VAR),
-            hint,
-        },
-        other => other,
-    })?;
-    let kinds: Vec<&str> = chain
-        .iter()
-        .filter_map(|p| cfg.provider(p))
-        .map(|p| p.kind.id())
-        .collect();
-    if !kinds.contains(&account.kind.id()) {
-        return Err(Error::usage(
-            format!(
-                "{} names {} ({}), but the chain runs {}",
-                session::FORCE_ACCOUNT_VAR,
-                account.label(),
-                account.kind.id(),
-                kinds.join(", ")
-            ),
-            Some(format!(
-                "point {} at an account of one of those kinds",
-                session::FORCE_ACCOUNT_VAR
-            )),
-        ));
-    }
-    output::warn(&format!(
-        "{}: running as {}, whatever its state",
-        session::FORCE_ACCOUNT_VAR,
-        account.label()
-    ));
-    Ok(Some(account))
-}
-
 fn clear(ctx: &Ctx, cfg: &Config, targets: &[String]) -> Result<i32> {
     let data = ctx.data_dir()?;
     let store = Store::open(&data.ledger())?;
-    let now = now_ms();
+    let now = jiff::Timestamp::now().as_millisecond();
     for t in targets {
         let a = session::find(cfg, t)?;
         let what = if store.clear(&a.provider_id, &a.id, now)? {
@@ -491,247 +283,46 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     }
     let (prompt, tokens, source) = prompt_of(&args)?;
     let data = ctx.data_dir()?;
-    let mut chain = chain_of(cfg, args.chain.as_deref(), &args.provider)?;
-    let forced = forced_account(cfg, &chain)?;
-    if let Some(f) = forced {
-        // The emergency switch bypasses scoring: that account, once.
-        chain = vec![f.provider_id.clone()];
-    }
-    let accounts: Vec<&Account> = cfg
-        .accounts()
-        .filter(|a| chain.contains(&a.provider_id))
-        .filter(|a| forced.is_none_or(|f| std::ptr::eq(f, *a)))
-        .collect();
-    let max_attempts = if forced.is_some() {
-        1
-    } else {
-        args.max_attempts.unwrap_or(cfg.dispatch.max_attempts)
+    let req = Request {
+        prompt: &prompt,
+        tokens,
+        chain: engine::chain_of(cfg, args.chain.as_deref(), &args.provider)?,
+        forced: super::env_lookup(session::FORCE_ACCOUNT_VAR),
+        max_attempts: args.max_attempts.unwrap_or(cfg.dispatch.max_attempts),
+        dry_run: args.dry_run,
+        path: super::env_lookup("PATH"),
+        caller_env: super::caller_env_names(),
     };
-    let start = now_ms();
-    let (audits, store) = super::audit::gather(cfg, &accounts, &data, start, 4, 30, "checking")?;
-    let state: &dyn DispatchState = &store;
-    let mut tried: Vec<String> = Vec::new();
-    let mut history: Vec<Attempt> = Vec::new();
-    // How the last attempt ended: its exit code, and whether it asked for rotation.
-    let mut last: Option<(i32, bool)> = None;
-    // The previous attempt's rejection: the account, and the end of its output.
-    let mut prev_rejection: Option<(&Account, Vec<u8>)> = None;
-    let mut explained = false;
-    while history.len() < max_attempts as usize {
-        let now = now_ms();
-        let task = Task {
-            tokens,
-            now_ms: now,
-            need_command: true,
-        };
-        let tiers = build_tiers(cfg, &chain, &audits, &accounts, state, task)?;
-        if (args.explain || args.dry_run) && !explained {
+    let show_plan = args.explain || args.dry_run;
+    let report = engine::dispatch(cfg, &data, &req, &mut |tiers, now| {
+        if show_plan {
             let mut err = anstream::stderr();
-            let _ = err.write_all(explain(cfg, &tiers, tokens, source, now).as_bytes());
-            explained = true;
+            let _ = err.write_all(explain(cfg, tiers, tokens, source, now).as_bytes());
         }
-        // The first tier with an untried eligible account; within it the best one.
-        let pick = tiers.iter().find_map(|t| {
-            t.ranked
-                .iter()
-                .find(|r| !tried.contains(&t.cands[r.index].label))
-                .map(|r| (t, r.index))
-        });
-        let pick = match (pick, forced) {
-            (Some(p), _) => p,
-            // A forced account is used whatever its state.
-            (None, Some(_)) => match tiers.iter().find(|t| !t.accounts.is_empty()) {
-                Some(t) if tried.is_empty() => (t, 0),
-                _ => break,
-            },
-            (None, None) => break,
-        };
-        let (tier, i) = pick;
-        let account = tier.accounts[i];
-        let audit = &audits[tier.audits[i]];
-        let label = account.label();
-        tried.push(label.clone());
-        if args.dry_run {
-            output::print(&format!("{label}\n"))?;
-            return Ok(0);
-        }
-        let Some(lease) = state.acquire(
-            &account.provider_id,
-            &account.id,
-            account.dispatch.max_concurrent,
-            now,
-        )?
-        else {
-            // Another process took the last slot since the state was read.
-            history.push(Attempt {
-                label,
-                what: "busy".to_string(),
-            });
-            continue;
-        };
-        let result = attempt(cfg, account, &data, &store, &prompt, forced.is_some());
-        let _ = state.release(lease);
-        let ran = match result {
-            Ok(r) => r,
-            Err(e @ Error::Spawn { .. }) => {
-                // The agent could not start: nothing ran, try the next account.
-                history.push(Attempt {
-                    label,
-                    what: format!("not run ({e})"),
-                });
-                last = Some((e.exit_code(), false));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let done = now_ms();
-        let code = ran.outcome.exit_code();
-        // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
-        // fault. Record nothing against it and try nothing else.
-        if ran.interrupted.is_some() || ran.outcome.signal.is_some() {
-            let _ = state.record(
-                &account.provider_id,
-                &account.id,
-                &Event::Ran,
-                ran.started_ms,
-                done,
-            );
-            let what = match (ran.interrupted, ran.outcome.signal) {
-                (_, Some(sig)) => format!("stopped by signal {sig}"),
-                (Some(sig), None) => format!("interrupted by signal {sig} (agent exit {code})"),
-                (None, None) => String::new(),
-            };
-            history.push(Attempt { label, what });
-            summary(&history);
-            // Whatever the agent made of it, the caller asked xnai to stop: its exit says so
-            // (an agent that catches Ctrl-C and exits 0 must not let `&& git commit` run).
-            let sig = ran
-                .interrupted
-                .or(ran.outcome.signal)
-                .unwrap_or(libc::SIGTERM);
-            exec::die_by(sig);
-            return Ok(128 + sig);
-        }
-        let pats = dispatch::outcome::patterns(
-            &account.dispatch.failure_patterns,
-            account.kind.failure_patterns(),
-        );
-        let mut verdict = dispatch::classify(code, &ran.tail, &pats, done);
-        // Two different credentials "rejected" with the very same words: that is the task's
-        // own output (a failing auth test, say), not the accounts. Undo the first hold and
-        // stop instead of locking every account of the pool.
-        if verdict == Verdict::CredentialRejected {
-            let tail = dispatch::outcome::last_lines(&ran.tail, 20).to_vec();
-            if let Some((prev, prev_tail)) = &prev_rejection
-                && *prev_tail == tail
-            {
-                let _ = state.clear(&prev.provider_id, &prev.id, done);
-                verdict = Verdict::Failed;
-                output::warn(&format!(
-                    "{} and {} failed with the same output: taken as the task's own failure, \
-                     not two rejected credentials",
-                    prev.label(),
-                    account.label()
-                ));
-            } else {
-                prev_rejection = Some((account, tail));
-            }
-        }
-        let (event, what) = match verdict {
-            Verdict::Success => (
-                Event::Success {
-                    duration_ms: ran.duration_ms,
-                },
-                format!("ok in {}", dispatch::human_ms(ran.duration_ms)),
-            ),
-            Verdict::Failed => (Event::Ran, format!("failed (exit {code})")),
-            Verdict::RateLimited { until_ms } => {
-                (Event::RateLimited { until_ms }, "rate limited".to_string())
-            }
-            Verdict::QuotaExhausted { until_ms } => (
-                Event::QuotaExhausted {
-                    until_ms: quota_until(audit, until_ms, done),
-                },
-                "quota exhausted".to_string(),
-            ),
-            Verdict::CredentialRejected => (
-                Event::Rejected {
-                    fingerprint: dispatch::credential_fingerprint(account),
-                },
-                "credential rejected".to_string(),
-            ),
-        };
-        let change = state.record(
-            &account.provider_id,
-            &account.id,
-            &event,
-            ran.started_ms,
-            done,
-        )?;
-        let rotate = !matches!(verdict, Verdict::Success | Verdict::Failed);
-        let what = match change.until_ms {
-            Some(u) if rotate => format!("{what} (out for {})", dispatch::human_ms(u - done)),
-            _ => what,
-        };
-        history.push(Attempt { label, what });
-        last = Some((code, rotate));
-        if !rotate {
-            summary(&history);
-            return Ok(code);
-        }
+    })?;
+    let code = report.exit_code();
+    if let End::DryRun(label) = &report.end {
+        output::print(&format!("{label}\n"))?;
+        return Ok(code);
     }
-    summary(&history);
-    match last {
-        // Only launch failures: the agent is not installed or not executable.
-        Some((code, false)) => Ok(code),
-        Some((_, true)) => {
-            output::error(
-                &format!(
-                    "no account of {} finished the task: each attempt was rate limited, out of \
-                     quota or refused",
-                    chain.join(" → ")
-                ),
-                Some("try again later; `xnai status` shows when the cooldowns end"),
-            );
-            Ok(NO_ACCOUNT)
-        }
-        None => {
-            // Try later only when something will pass on its own (a cooldown ends, a window
-            // resets, a run finishes); otherwise the configuration or the task must change.
-            let now = now_ms();
-            let tiers = build_tiers(
-                cfg,
-                &chain,
-                &audits,
-                &accounts,
-                state,
-                Task {
-                    tokens,
-                    now_ms: now,
-                    need_command: true,
-                },
-            )?;
-            let temporary = tiers.iter().flat_map(|t| &t.cands).any(|c| {
-                matches!(
-                    c.excluded,
-                    Some(
-                        Exclusion::Cooldown { .. }
-                            | Exclusion::Busy { .. }
-                            | Exclusion::Exhausted { .. }
-                    )
-                )
-            });
-            output::error(
-                &format!("no account of {} can take the task now", chain.join(" → ")),
-                Some("`xnai dispatch --explain --dry-run -- ...` shows why each is excluded"),
-            );
-            Ok(if temporary {
-                NO_ACCOUNT
-            } else {
-                super::run::OWN_FAILURE
-            })
-        }
+    summary(&report.attempts);
+    let chain = report.chain.join(" → ");
+    match report.end {
+        End::Interrupted(sig) => exec::die_by(sig),
+        End::AllRotated => output::error(
+            &format!(
+                "no account of {chain} finished the task: each attempt was rate limited, out of \
+                 quota or refused"
+            ),
+            Some("try again later; `xnai status` shows when the cooldowns end"),
+        ),
+        End::NoAccount { .. } => output::error(
+            &format!("no account of {chain} can take the task now"),
+            Some("`xnai dispatch --explain --dry-run -- ...` shows why each is excluded"),
+        ),
+        End::Finished(_) | End::DryRun(_) => {}
     }
+    Ok(code)
 }
 
 fn summary(history: &[Attempt]) {
@@ -745,159 +336,4 @@ fn summary(history: &[Attempt]) {
         .join(" → ");
     let mut err = anstream::stderr();
     let _ = writeln!(err, "xnai dispatch: {line}");
-}
-
-/// One attempt's result.
-struct Ran {
-    outcome: exec::Outcome,
-    tail: Vec<u8>,
-    interrupted: Option<i32>,
-    started_ms: i64,
-    duration_ms: i64,
-}
-
-/// Runs the agent once on `account`.
-fn attempt(
-    cfg: &Config,
-    account: &Account,
-    data: &crate::paths::DataDir,
-    store: &Store,
-    prompt: &str,
-    forced: bool,
-) -> Result<Ran> {
-    let started = jiff::Timestamp::now();
-    let act = session::activate(
-        cfg,
-        account,
-        data,
-        started,
-        Policy::from(forced, cfg),
-        &super::caller_env_names(),
-    )?;
-    for n in &act.notes {
-        output::warn(n);
-    }
-    let command = dispatch::command_of(account).ok_or_else(|| {
-        Error::usage(
-            format!("{}: no agent command", account.label()),
-            Some(
-                "set `command: [program, args..., \"{prompt}\"]` in its provider section"
-                    .to_string(),
-            ),
-        )
-    })?;
-    let argv = dispatch::fill_command(&command, prompt);
-    if argv.iter().any(|a| a.len() > dispatch::MAX_ARG_BYTES) {
-        return Err(Error::usage(
-            "the prompt does not fit in one program argument (Linux allows 128 KiB)",
-            Some("shorten it; put long material in a file the agent reads".to_string()),
-        ));
-    }
-    let program = std::path::Path::new(&argv[0])
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let run_id = store
-        .start_run(
-            &account.provider_id,
-            &account.id,
-            "dispatch",
-            &program,
-            started,
-            forced,
-        )
-        .ok();
-    let spec = exec::Spec {
-        argv: argv.into_iter().map(OsString::from).collect(),
-        env: act
-            .set
-            .iter()
-            .map(|v| (v.name.clone(), v.expose().to_string()))
-            .collect(),
-        env_remove: act.unset.clone(),
-        mask: act.mask.clone(),
-        capture: true,
-        // The task is the prompt: an agent must not wait on (or eat) xnai's stdin, and a
-        // retry on another account must see the same input.
-        stdin_null: true,
-        // Stopping a dispatch stops the agent's tool processes too.
-        own_group: true,
-    };
-    let clock = Instant::now();
-    let captured = exec::run_captured(&spec);
-    let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
-    if let Some(id) = run_id {
-        let (code, signal) = match &captured {
-            Ok(c) => (c.outcome.code, c.outcome.signal),
-            Err(e) => (Some(e.exit_code()), None),
-        };
-        let _ = store.finish_run(id, duration, code, signal);
-    }
-    let c = captured?;
-    Ok(Ran {
-        outcome: c.outcome,
-        tail: c.tail,
-        interrupted: c.interrupted,
-        started_ms: started.as_millisecond(),
-        duration_ms: duration,
-    })
-}
-
-/// The account `xnai run auto` runs on, the ledger, and its lease (none when forced).
-pub(crate) type Choice<'c> = (&'c Account, Store, Option<crate::dispatch::state::Lease>);
-
-/// Why `xnai run auto` found no account.
-pub(crate) struct NoAccount(pub String, pub String);
-
-/// `xnai run auto --provider P`: the best account of P's chain now, by the dispatcher's rules
-/// (no task size known: context fit is 1), with a lease held while the command runs.
-/// `XNAI_FORCE_ACCOUNT` (of a matching kind) replaces the choice.
-pub(crate) fn choose<'c>(
-    cfg: &'c Config,
-    data: &crate::paths::DataDir,
-    providers: &[String],
-) -> Result<std::result::Result<Choice<'c>, NoAccount>> {
-    let chain = chain_of(cfg, None, providers)?;
-    if let Some(a) = forced_account(cfg, &chain)? {
-        return Ok(Ok((a, Store::open(&data.ledger())?, None)));
-    }
-    let accounts: Vec<&Account> = cfg
-        .accounts()
-        .filter(|a| chain.contains(&a.provider_id))
-        .collect();
-    let now = now_ms();
-    let (audits, store) = super::audit::gather(cfg, &accounts, data, now, 4, 30, "checking")?;
-    let task = Task {
-        tokens: 0,
-        now_ms: now,
-        need_command: false,
-    };
-    let tiers = build_tiers(cfg, &chain, &audits, &accounts, &store, task)?;
-    for t in &tiers {
-        for r in &t.ranked {
-            let a = t.accounts[r.index];
-            if let Some(lease) =
-                store.acquire(&a.provider_id, &a.id, a.dispatch.max_concurrent, now)?
-            {
-                return Ok(Ok((a, store, Some(lease))));
-            }
-        }
-    }
-    let reasons: Vec<String> = tiers
-        .iter()
-        .flat_map(|t| t.cands.iter())
-        .filter_map(|c| {
-            c.excluded
-                .as_ref()
-                .map(|e| format!("{}: {}", c.label, e.describe(now)))
-        })
-        .collect();
-    Ok(Err(NoAccount(
-        format!("no account of {} can run now", chain.join(", ")),
-        if reasons.is_empty() {
-            "every account is busy".to_string()
-        } else {
-            reasons.join("; ")
-        },
-    )))
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::Ctx;
+use crate::dispatch::engine;
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::output;
@@ -36,9 +37,8 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// Exit code for xnai's own failures, as env(1) and timeout(1) use 125: any other code is the
-/// command's.
-pub const OWN_FAILURE: i32 = 125;
+/// Exit code for xnai's own failures.
+pub const OWN_FAILURE: i32 = crate::error::exit::OWN_FAILURE;
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     match run_inner(ctx, &args) {
@@ -78,7 +78,8 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
     // XNAI_FORCE_ACCOUNT (of a matching kind) replaces the choice.
     let mut lease = None;
     let target = if auto {
-        match super::dispatch::choose(cfg, &data, &args.provider)? {
+        let forced = super::env_lookup(session::FORCE_ACCOUNT_VAR);
+        match engine::choose(cfg, &data, &args.provider, forced.as_deref())? {
             Ok((account, store, l)) => {
                 output::note(&format!("auto: {}", account.label()));
                 lease = Some((store, l));
@@ -87,9 +88,9 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
                     forced_from: None,
                 }
             }
-            Err(super::dispatch::NoAccount(message, why)) => {
+            Err(engine::NoAccount(message, why)) => {
                 output::error(&message, Some(&why));
-                return Ok(super::dispatch::NO_ACCOUNT);
+                return Ok(crate::error::exit::TRY_LATER);
             }
         }
     } else {

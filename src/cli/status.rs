@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Ctx;
-use super::audit::{amount, gather};
+use super::audit::amount;
+use crate::audit::gather;
 use crate::audit::{self, AccountAudit};
 use crate::check::{State, human_span};
 use crate::error::{Result, exit};

@@ -6,6 +6,7 @@
 //! evaluation and the shared [`state::DispatchState`]), so the same state always gives the
 //! same choice and the selection can be benchmarked on its own.
 
+pub mod engine;
 pub mod outcome;
 pub mod state;
 

@@ -1,0 +1,707 @@
+//! A dispatch from start to end: the chain, the scored plan, the attempts and their outcomes.
+//! The CLI reads the task and prints; everything decided lives here, so it runs (and is
+//! tested) without the binary.
+
+use std::ffi::OsString;
+use std::time::Instant;
+
+use super::state::{DispatchState, Event, Lease};
+use super::{Candidate, Exclusion, Scored, Verdict};
+use crate::audit::AccountAudit;
+use crate::config::{Account, Config};
+use crate::error::{Error, Result, exit};
+use crate::exec;
+use crate::output;
+use crate::paths::DataDir;
+use crate::session::{self, Policy};
+use crate::store::Store;
+
+/// Audits run at once while a dispatch checks its accounts.
+const GATHER_JOBS: usize = 4;
+/// Seconds one account's log collection may take before the dispatch goes on without it.
+const GATHER_TIMEOUT_SECS: u64 = 30;
+
+/// One provider of the chain with its scored accounts.
+pub struct Tier<'c> {
+    /// The provider id.
+    pub provider: String,
+    /// Its accounts, in configuration order.
+    pub accounts: Vec<&'c Account>,
+    /// Index of each account's audit.
+    pub audits: Vec<usize>,
+    /// Each account's candidate, in the same order.
+    pub cands: Vec<Candidate>,
+    /// The eligible candidates, best first.
+    pub ranked: Vec<Scored>,
+}
+
+/// What is being placed, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Task {
+    /// Estimated tokens.
+    pub tokens: u64,
+    /// The instant the plan is for (Unix ms).
+    pub now_ms: i64,
+    /// Accounts need an agent command (dispatch) or not (`run auto` brings its own).
+    pub need_command: bool,
+}
+
+/// The chain's provider ids: `providers` when given, else the named chain, else
+/// `dispatch_config.fallback_chain`.
+pub fn chain_of(cfg: &Config, chain: Option<&str>, providers: &[String]) -> Result<Vec<String>> {
+    let ids = || {
+        cfg.providers
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !providers.is_empty() {
+        for p in providers {
+            if cfg.provider(p).is_none() {
+                return Err(Error::usage(
+                    format!("no provider {}", crate::config::show_name(p)),
+                    Some(format!("providers: {}", ids())),
+                ));
+            }
+        }
+        return Ok(providers.to_vec());
+    }
+    if let Some(name) = chain {
+        return cfg
+            .dispatch
+            .chains
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| {
+                let names: Vec<&str> = cfg
+                    .dispatch
+                    .chains
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                Error::usage(
+                    format!("no chain {}", crate::config::show_name(name)),
+                    Some(if names.is_empty() {
+                        "define one under dispatch_config.chains".to_string()
+                    } else {
+                        format!("chains: {}", names.join(", "))
+                    }),
+                )
+            });
+    }
+    if cfg.dispatch.fallback_chain.is_empty() {
+        return Err(Error::usage(
+            "no providers to dispatch to",
+            Some("pass --provider P (repeatable), --chain NAME, or set dispatch_config.fallback_chain".to_string()),
+        ));
+    }
+    Ok(cfg.dispatch.fallback_chain.clone())
+}
+
+/// The account `XNAI_FORCE_ACCOUNT` names (`forced`, the variable's value), checked against
+/// the kinds the chain runs: a task written for one agent must not run with another's login.
+pub fn forced_account<'c>(
+    cfg: &'c Config,
+    chain: &[String],
+    forced: Option<&str>,
+) -> Result<Option<&'c Account>> {
+    let Some(f) = forced.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let account = session::find(cfg, f).map_err(|e| match e {
+        Error::Usage { message, hint } => Error::Usage {
+            message: format!("{}: {message}", session::FORCE_ACCOUNT_VAR),
+            hint,
+        },
+        other => other,
+    })?;
+    let kinds: Vec<&str> = chain
+        .iter()
+        .filter_map(|p| cfg.provider(p))
+        .map(|p| p.kind.id())
+        .collect();
+    if !kinds.contains(&account.kind.id()) {
+        return Err(Error::usage(
+            format!(
+                "{} names {} ({}), but the chain runs {}",
+                session::FORCE_ACCOUNT_VAR,
+                account.label(),
+                account.kind.id(),
+                kinds.join(", ")
+            ),
+            Some(format!(
+                "point {} at an account of one of those kinds",
+                session::FORCE_ACCOUNT_VAR
+            )),
+        ));
+    }
+    output::warn(&format!(
+        "{}: running as {}, whatever its state",
+        session::FORCE_ACCOUNT_VAR,
+        account.label()
+    ));
+    Ok(Some(account))
+}
+
+/// Scores every account of every provider of `chain` as of `task.now_ms`. `path` is the
+/// `PATH` agent commands are looked up on.
+pub fn plan<'c>(
+    cfg: &'c Config,
+    chain: &[String],
+    audits: &[AccountAudit],
+    accounts: &[&'c Account],
+    state: &dyn DispatchState,
+    task: Task,
+    path: Option<&str>,
+) -> Result<Vec<Tier<'c>>> {
+    let Task {
+        tokens,
+        now_ms,
+        need_command,
+    } = task;
+    let keys: Vec<(&str, &str)> = accounts
+        .iter()
+        .map(|a| (a.provider_id.as_str(), a.id.as_str()))
+        .collect();
+    let states = state.load(&keys, now_ms)?;
+    let mut tiers = Vec::new();
+    for pid in chain {
+        let mut t = Tier {
+            provider: pid.clone(),
+            accounts: Vec::new(),
+            audits: Vec::new(),
+            cands: Vec::new(),
+            ranked: Vec::new(),
+        };
+        for (i, a) in accounts.iter().enumerate() {
+            if &a.provider_id != pid {
+                continue;
+            }
+            let mut c = super::candidate(
+                a,
+                &audits[i],
+                &states[i],
+                tokens,
+                cfg.dispatch.latency_prior_ms,
+            );
+            if !need_command && c.excluded == Some(Exclusion::NoCommand) {
+                c.excluded = None;
+            }
+            if need_command
+                && c.excluded.is_none()
+                && let Some(program) = super::command_of(a).and_then(|cmd| cmd.first().cloned())
+                && !super::program_available(&program, path)
+            {
+                c.excluded = Some(Exclusion::AgentMissing { program });
+            }
+            t.cands.push(c);
+            t.accounts.push(a);
+            t.audits.push(i);
+        }
+        super::borrow_latency(&mut t.cands);
+        t.ranked = super::rank(&t.cands, &cfg.dispatch.weights);
+        tiers.push(t);
+    }
+    Ok(tiers)
+}
+
+/// When an exhausted quota comes back: the time the agent printed, else the reset of the
+/// account's fullest window, else in an hour.
+pub fn quota_until(audit: &AccountAudit, said: Option<i64>, now_ms: i64) -> i64 {
+    said.or_else(|| {
+        audit
+            .quota
+            .windows
+            .iter()
+            .filter(|w| w.next_reset_ms.is_some_and(|r| r > now_ms))
+            .max_by(|a, b| {
+                a.percent
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.percent.unwrap_or(0.0))
+            })
+            .and_then(|w| w.next_reset_ms)
+    })
+    .unwrap_or(now_ms + 3_600_000)
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// What one attempt came to, for the summary line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// `provider/account`.
+    pub label: String,
+    /// `ok in 2.1 s`, `rate limited (out for 1 min 0 s)`, ...
+    pub what: String,
+}
+
+/// How a dispatch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The last agent ran to an outcome that is the user's: success or the task's own
+    /// failure, or (after nothing else ran) an agent that could not be started. The code is
+    /// the agent's.
+    Finished(i32),
+    /// Every attempt was rate limited, out of quota or refused.
+    AllRotated,
+    /// No account could be tried at all; `temporary` when waiting helps (a cooldown ends, a
+    /// window resets, a run finishes).
+    NoAccount {
+        /// Whether trying later can succeed.
+        temporary: bool,
+    },
+    /// xnai was told to stop, or a signal killed the agent: signal N.
+    Interrupted(i32),
+    /// `--dry-run`: the account that would have run.
+    DryRun(String),
+}
+
+/// A task to dispatch.
+pub struct Request<'a> {
+    /// The prompt, as the agent gets it.
+    pub prompt: &'a str,
+    /// Its estimated size in tokens.
+    pub tokens: u64,
+    /// Provider ids in order.
+    pub chain: Vec<String>,
+    /// `XNAI_FORCE_ACCOUNT`'s value.
+    pub forced: Option<String>,
+    /// Attempts before giving up.
+    pub max_attempts: u32,
+    /// Choose, but run nothing.
+    pub dry_run: bool,
+    /// `PATH` to find agents on.
+    pub path: Option<String>,
+    /// Names of the caller's environment variables (to warn about what an instance
+    /// overrides).
+    pub caller_env: Vec<String>,
+}
+
+/// What a dispatch did.
+#[derive(Debug)]
+pub struct Report {
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// How it ended.
+    pub end: End,
+    /// The chain it ran (after `XNAI_FORCE_ACCOUNT`).
+    pub chain: Vec<String>,
+}
+
+impl Report {
+    /// The exit code: the agent's, 75 when trying later may help, 125 when it cannot, 128+N
+    /// after signal N.
+    pub fn exit_code(&self) -> i32 {
+        match &self.end {
+            End::Finished(c) => *c,
+            End::AllRotated | End::NoAccount { temporary: true } => exit::TRY_LATER,
+            End::NoAccount { temporary: false } => exit::OWN_FAILURE,
+            End::Interrupted(sig) => 128 + sig,
+            End::DryRun(_) => 0,
+        }
+    }
+}
+
+/// Runs `req` on the best account of its chain, rotating on rate limits, exhausted quotas
+/// and rejected credentials, up to `max_attempts`. `on_plan` sees the first plan (for
+/// `--explain`).
+pub fn dispatch(
+    cfg: &Config,
+    data: &DataDir,
+    req: &Request<'_>,
+    on_plan: &mut dyn FnMut(&[Tier<'_>], i64),
+) -> Result<Report> {
+    let mut chain = req.chain.clone();
+    let forced = forced_account(cfg, &chain, req.forced.as_deref())?;
+    if let Some(f) = forced {
+        // The emergency switch bypasses scoring: that account, once.
+        chain = vec![f.provider_id.clone()];
+    }
+    let accounts: Vec<&Account> = cfg
+        .accounts()
+        .filter(|a| chain.contains(&a.provider_id))
+        .filter(|a| forced.is_none_or(|f| std::ptr::eq(f, *a)))
+        .collect();
+    let max_attempts = if forced.is_some() {
+        1
+    } else {
+        req.max_attempts
+    };
+    let (audits, store) = crate::audit::gather(
+        cfg,
+        &accounts,
+        data,
+        now_ms(),
+        GATHER_JOBS,
+        GATHER_TIMEOUT_SECS,
+        "checking",
+    )?;
+    let state: &dyn DispatchState = &store;
+    let path = req.path.as_deref();
+    let mut tried: Vec<String> = Vec::new();
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let done = |attempts, end| Report {
+        attempts,
+        end,
+        chain: chain.clone(),
+    };
+    // How the last attempt ended: its exit code, and whether it asked for rotation.
+    let mut last: Option<(i32, bool)> = None;
+    // The previous attempt's rejection: the account, and the end of its output.
+    let mut prev_rejection: Option<(&Account, Vec<u8>)> = None;
+    let mut planned = false;
+    while attempts.len() < max_attempts as usize {
+        let now = now_ms();
+        let task = Task {
+            tokens: req.tokens,
+            now_ms: now,
+            need_command: true,
+        };
+        let tiers = plan(cfg, &chain, &audits, &accounts, state, task, path)?;
+        if !planned {
+            on_plan(&tiers, now);
+            planned = true;
+        }
+        // The first tier with an untried eligible account; within it the best one.
+        let pick = tiers.iter().find_map(|t| {
+            t.ranked
+                .iter()
+                .find(|r| !tried.contains(&t.cands[r.index].label))
+                .map(|r| (t, r.index))
+        });
+        let pick = match (pick, forced) {
+            (Some(p), _) => p,
+            // A forced account is used whatever its state.
+            (None, Some(_)) => match tiers.iter().find(|t| !t.accounts.is_empty()) {
+                Some(t) if tried.is_empty() => (t, 0),
+                _ => break,
+            },
+            (None, None) => break,
+        };
+        let (tier, i) = pick;
+        let account = tier.accounts[i];
+        let audit = &audits[tier.audits[i]];
+        let label = account.label();
+        tried.push(label.clone());
+        if req.dry_run {
+            return Ok(done(attempts, End::DryRun(label)));
+        }
+        let Some(lease) = state.acquire(
+            &account.provider_id,
+            &account.id,
+            account.dispatch.max_concurrent,
+            now,
+        )?
+        else {
+            // Another process took the last slot since the state was read.
+            attempts.push(Attempt {
+                label,
+                what: "busy".to_string(),
+            });
+            continue;
+        };
+        let result = attempt(cfg, account, data, &store, req, forced.is_some());
+        let _ = state.release(lease);
+        let ran = match result {
+            Ok(r) => r,
+            Err(e @ Error::Spawn { .. }) => {
+                // The agent could not start: nothing ran, try the next account.
+                attempts.push(Attempt {
+                    label,
+                    what: format!("not run ({e})"),
+                });
+                last = Some((e.exit_code(), false));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let finished = now_ms();
+        let code = ran.outcome.exit_code();
+        // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
+        // fault. Record nothing against it and try nothing else.
+        if ran.interrupted.is_some() || ran.outcome.signal.is_some() {
+            let _ = state.record(
+                &account.provider_id,
+                &account.id,
+                &Event::Ran,
+                ran.started_ms,
+                finished,
+            );
+            let what = match (ran.interrupted, ran.outcome.signal) {
+                (_, Some(sig)) => format!("stopped by signal {sig}"),
+                (Some(sig), None) => format!("interrupted by signal {sig} (agent exit {code})"),
+                (None, None) => String::new(),
+            };
+            attempts.push(Attempt { label, what });
+            // Whatever the agent made of it, the caller asked xnai to stop: its exit says so
+            // (an agent that catches Ctrl-C and exits 0 must not let `&& git commit` run).
+            let sig = ran
+                .interrupted
+                .or(ran.outcome.signal)
+                .unwrap_or(libc::SIGTERM);
+            return Ok(done(attempts, End::Interrupted(sig)));
+        }
+        let pats = super::outcome::patterns(
+            &account.dispatch.failure_patterns,
+            account.kind.failure_patterns(),
+        );
+        let mut verdict = super::classify(code, &ran.tail, &pats, finished);
+        // Two different credentials "rejected" with the very same words: that is the task's
+        // own output (a failing auth test, say), not the accounts. Undo the first hold and
+        // stop instead of locking every account of the pool.
+        if verdict == Verdict::CredentialRejected {
+            let tail = super::outcome::last_lines(&ran.tail, 20).to_vec();
+            if let Some((prev, prev_tail)) = &prev_rejection
+                && *prev_tail == tail
+            {
+                let _ = state.clear(&prev.provider_id, &prev.id, finished);
+                verdict = Verdict::Failed;
+                output::warn(&format!(
+                    "{} and {} failed with the same output: taken as the task's own failure, \
+                     not two rejected credentials",
+                    prev.label(),
+                    account.label()
+                ));
+            } else {
+                prev_rejection = Some((account, tail));
+            }
+        }
+        let (event, what) = match verdict {
+            Verdict::Success => (
+                Event::Success {
+                    duration_ms: ran.duration_ms,
+                },
+                format!("ok in {}", super::human_ms(ran.duration_ms)),
+            ),
+            Verdict::Failed => (Event::Ran, format!("failed (exit {code})")),
+            Verdict::RateLimited { until_ms } => {
+                (Event::RateLimited { until_ms }, "rate limited".to_string())
+            }
+            Verdict::QuotaExhausted { until_ms } => (
+                Event::QuotaExhausted {
+                    until_ms: quota_until(audit, until_ms, finished),
+                },
+                "quota exhausted".to_string(),
+            ),
+            Verdict::CredentialRejected => (
+                Event::Rejected {
+                    fingerprint: super::credential_fingerprint(account),
+                },
+                "credential rejected".to_string(),
+            ),
+        };
+        let change = state.record(
+            &account.provider_id,
+            &account.id,
+            &event,
+            ran.started_ms,
+            finished,
+        )?;
+        let rotate = !matches!(verdict, Verdict::Success | Verdict::Failed);
+        let what = match change.until_ms {
+            Some(u) if rotate => format!("{what} (out for {})", super::human_ms(u - finished)),
+            _ => what,
+        };
+        attempts.push(Attempt { label, what });
+        last = Some((code, rotate));
+        if !rotate {
+            return Ok(done(attempts, End::Finished(code)));
+        }
+    }
+    let end = match last {
+        // Only launch failures: the agent is not installed or not executable.
+        Some((code, false)) => End::Finished(code),
+        Some((_, true)) => End::AllRotated,
+        None => {
+            // Try later only when something will pass on its own (a cooldown ends, a window
+            // resets, a run finishes); otherwise the configuration or the task must change.
+            let task = Task {
+                tokens: req.tokens,
+                now_ms: now_ms(),
+                need_command: true,
+            };
+            let tiers = plan(cfg, &chain, &audits, &accounts, state, task, path)?;
+            let temporary = tiers.iter().flat_map(|t| &t.cands).any(|c| {
+                matches!(
+                    c.excluded,
+                    Some(
+                        Exclusion::Cooldown { .. }
+                            | Exclusion::Busy { .. }
+                            | Exclusion::Exhausted { .. }
+                    )
+                )
+            });
+            End::NoAccount { temporary }
+        }
+    };
+    Ok(done(attempts, end))
+}
+
+/// One attempt's result.
+struct Ran {
+    outcome: exec::Outcome,
+    tail: Vec<u8>,
+    interrupted: Option<i32>,
+    started_ms: i64,
+    duration_ms: i64,
+}
+
+/// Runs the agent once on `account`.
+fn attempt(
+    cfg: &Config,
+    account: &Account,
+    data: &DataDir,
+    store: &Store,
+    req: &Request<'_>,
+    forced: bool,
+) -> Result<Ran> {
+    let started = jiff::Timestamp::now();
+    let act = session::activate(
+        cfg,
+        account,
+        data,
+        started,
+        Policy::from(forced, cfg),
+        &req.caller_env,
+    )?;
+    for n in &act.notes {
+        output::warn(n);
+    }
+    let command = super::command_of(account).ok_or_else(|| {
+        Error::usage(
+            format!("{}: no agent command", account.label()),
+            Some(
+                "set `command: [program, args..., \"{prompt}\"]` in its provider section"
+                    .to_string(),
+            ),
+        )
+    })?;
+    let argv = super::fill_command(&command, req.prompt);
+    if argv.iter().any(|a| a.len() > super::MAX_ARG_BYTES) {
+        return Err(Error::usage(
+            "the prompt does not fit in one program argument (Linux allows 128 KiB)",
+            Some("shorten it; put long material in a file the agent reads".to_string()),
+        ));
+    }
+    let program = std::path::Path::new(&argv[0])
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let run_id = store
+        .start_run(
+            &account.provider_id,
+            &account.id,
+            "dispatch",
+            &program,
+            started,
+            forced,
+        )
+        .ok();
+    let spec = exec::Spec {
+        argv: argv.into_iter().map(OsString::from).collect(),
+        env: act
+            .set
+            .iter()
+            .map(|v| (v.name.clone(), v.expose().to_string()))
+            .collect(),
+        env_remove: act.unset.clone(),
+        mask: act.mask.clone(),
+        capture: true,
+        // The task is the prompt: an agent must not wait on (or eat) xnai's stdin, and a
+        // retry on another account must see the same input.
+        stdin_null: true,
+        // Stopping a dispatch stops the agent's tool processes too.
+        own_group: true,
+    };
+    let clock = Instant::now();
+    let captured = exec::run_captured(&spec);
+    let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    if let Some(id) = run_id {
+        let (code, signal) = match &captured {
+            Ok(c) => (c.outcome.code, c.outcome.signal),
+            Err(e) => (Some(e.exit_code()), None),
+        };
+        let _ = store.finish_run(id, duration, code, signal);
+    }
+    let c = captured?;
+    Ok(Ran {
+        outcome: c.outcome,
+        tail: c.tail,
+        interrupted: c.interrupted,
+        started_ms: started.as_millisecond(),
+        duration_ms: duration,
+    })
+}
+
+/// The account `xnai run auto` runs on, the ledger, and its lease (none when forced).
+pub type Choice<'c> = (&'c Account, Store, Option<Lease>);
+
+/// Why `xnai run auto` found no account: what, and each account's reason.
+#[derive(Debug)]
+pub struct NoAccount(pub String, pub String);
+
+/// `xnai run auto --provider P`: the best account of P's chain now, by the dispatcher's rules
+/// (no task size known: context fit is 1), with a lease held while the command runs.
+/// `forced` (`XNAI_FORCE_ACCOUNT`, of a matching kind) replaces the choice.
+pub fn choose<'c>(
+    cfg: &'c Config,
+    data: &DataDir,
+    providers: &[String],
+    forced: Option<&str>,
+) -> Result<std::result::Result<Choice<'c>, NoAccount>> {
+    let chain = chain_of(cfg, None, providers)?;
+    if let Some(a) = forced_account(cfg, &chain, forced)? {
+        return Ok(Ok((a, Store::open(&data.ledger())?, None)));
+    }
+    let accounts: Vec<&Account> = cfg
+        .accounts()
+        .filter(|a| chain.contains(&a.provider_id))
+        .collect();
+    let now = now_ms();
+    let (audits, store) = crate::audit::gather(
+        cfg,
+        &accounts,
+        data,
+        now,
+        GATHER_JOBS,
+        GATHER_TIMEOUT_SECS,
+        "checking",
+    )?;
+    let task = Task {
+        tokens: 0,
+        now_ms: now,
+        need_command: false,
+    };
+    let tiers = plan(cfg, &chain, &audits, &accounts, &store, task, None)?;
+    for t in &tiers {
+        for r in &t.ranked {
+            let a = t.accounts[r.index];
+            if let Some(lease) =
+                store.acquire(&a.provider_id, &a.id, a.dispatch.max_concurrent, now)?
+            {
+                return Ok(Ok((a, store, Some(lease))));
+            }
+        }
+    }
+    let reasons: Vec<String> = tiers
+        .iter()
+        .flat_map(|t| t.cands.iter())
+        .filter_map(|c| {
+            c.excluded
+                .as_ref()
+                .map(|e| format!("{}: {}", c.label, e.describe(now)))
+        })
+        .collect();
+    Ok(Err(NoAccount(
+        format!("no account of {} can run now", chain.join(", ")),
+        if reasons.is_empty() {
+            "every account is busy".to_string()
+        } else {
+            reasons.join("; ")
+        },
+    )))
+}
