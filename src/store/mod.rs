@@ -4,7 +4,7 @@
 //! Holds runs, usage events, file cursors, quota observations and snapshots; dispatch state
 //! joins it in a later migration.
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +20,33 @@ mod usage;
 
 pub use quota::{Snapshot, Sums};
 pub use usage::{Cursor, UsageRow};
+
+/// Creates the ledger file empty and 0600 unless it exists, so SQLite's -wal and -shm files
+/// get that mode too. Never by opening the ledger itself: closing any descriptor of a file
+/// drops every POSIX lock the process holds on it, SQLite's own included, and another
+/// process's SQLite would then take itself for the last user, checkpoint and delete the WAL
+/// under a connection still writing to it. The file is made under a temporary name, closed,
+/// then linked into place (never replacing one another thread or process made meanwhile).
+fn create_private_file(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".xnai-tmp-")
+        .permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("creating a temporary file in", dir, e))?
+        .into_temp_path();
+    match tmp.persist_noclobber(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io("creating the ledger", path, e.error)),
+    }
+}
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
 const MIGRATIONS: &[&str] = &[
@@ -220,19 +247,14 @@ impl Store {
         if let Some(dir) = path.parent() {
             fsutil::create_private_dir_all(dir)?;
         }
-        // Create the file ourselves so it is 0600 from the first byte; SQLite gives its
-        // -wal and -shm files the same mode.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(fsutil::FILE_MODE)
-            .open(path)
-            .map_err(|e| Error::io("opening the ledger", path, e))?;
-        // An existing ledger made readable by someone else is made private again.
-        if let Ok(meta) = file.metadata()
+        create_private_file(path)?;
+        // An existing ledger made readable by someone else is made private again (by path:
+        // see create_private_file for why no descriptor is opened here).
+        if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
+            let _ =
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(fsutil::FILE_MODE));
         }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
@@ -424,6 +446,47 @@ impl Store {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    /// Another program reading the ledger (sqlite3, a backup) while xnai holds it open must
+    /// not take the WAL away from xnai's connection: opening the ledger a second time in the
+    /// same process (as the audit's collector threads do) must leave the first connection's
+    /// locks in place.
+    #[test]
+    fn a_second_open_and_another_reader_leave_the_wal_to_the_first_connection() {
+        if std::process::Command::new("python3")
+            .arg("-V")
+            .output()
+            .is_err()
+        {
+            eprintln!("python3 not installed: skipped");
+            return;
+        }
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("xnai.db");
+        let a = Store::open(&p).expect("open");
+        let at = Timestamp::from_second(1_800_000_000).expect("ts");
+        a.start_run("claude", "a", "dispatch", "claude", at, false)
+            .expect("first write");
+        drop(Store::open(&p).expect("second open"));
+        let read = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute('select count(*) from runs').fetchall()\nc.close()",
+            ])
+            .arg(&p)
+            .status()
+            .expect("python3");
+        assert!(read.success());
+        assert!(
+            t.path().join("xnai.db-wal").exists(),
+            "the reader took the WAL away from a live connection"
+        );
+        a.start_run("claude", "b", "dispatch", "claude", at, false)
+            .expect("second write");
+        drop(a);
+        let again = Store::open(&p).expect("reopen");
+        assert_eq!(again.recent_runs(10).expect("runs").len(), 2);
+    }
 
     #[test]
     fn records_runs_in_a_private_file() {
