@@ -119,10 +119,38 @@ const STATUS_CONTEXT: &[&str] = &[
 
 /// Marks of a test or a tool reporting on the user's code rather than the agent's own API
 /// call: a line holding one of these never decides ("got status 401, want 200",
-/// "AssertionError: HTTP 401 != 200", "npm ERR! 403").
-const NOT_THE_AGENT: &[&str] = &[
-    "assert", "expected", " want ", " got ", "==", "!=", "npm err", "_test", "test_", "fixture",
+/// "AssertionError: HTTP 401 != 200", "npm ERR! 403", "3 tests failed: HTTP 429 handling").
+/// Whole words, so "unexpected status 401" is still the agent's.
+const NOT_THE_AGENT_WORDS: &[&str] = &[
+    "expected", "test", "tests", "fixture", "fixtures", "received",
 ];
+/// Word starts: "assert", "AssertionError", "assert_eq!".
+const NOT_THE_AGENT_STARTS: &[&str] = &["assert"];
+/// Anywhere in the line.
+const NOT_THE_AGENT_MARKS: &[&str] = &["==", "!=", "npm err", "_test", "test_"];
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Whether `w` occurs in `line` starting a word (and, with `whole`, ending one).
+fn has_word(line: &str, w: &str, whole: bool) -> bool {
+    let b = line.as_bytes();
+    line.match_indices(w).any(|(i, _)| {
+        let starts = !i.checked_sub(1).is_some_and(|j| is_word_byte(b[j]));
+        let ends = !b.get(i + w.len()).copied().is_some_and(is_word_byte);
+        starts && (ends || !whole)
+    })
+}
+
+/// Whether a (lower-case) line reads as a test or tool report rather than the agent's error.
+fn reports_on_code(line: &str) -> bool {
+    NOT_THE_AGENT_MARKS.iter().any(|m| line.contains(m))
+        || NOT_THE_AGENT_STARTS.iter().any(|w| has_word(line, w, false))
+        || NOT_THE_AGENT_WORDS.iter().any(|w| has_word(line, w, true))
+        // Go's "got 401, want 200": both words, or it is just prose.
+        || (has_word(line, "got", true) && has_word(line, "want", true))
+}
 
 /// The line of `hay` around byte `i`.
 fn line_at(hay: &str, i: usize) -> &str {
@@ -136,11 +164,8 @@ fn contains_pattern(hay: &str, pat: &str) -> bool {
         return false;
     }
     let b = hay.as_bytes();
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    let agents_line = |i: usize| {
-        let line = line_at(hay, i);
-        !NOT_THE_AGENT.iter().any(|w| line.contains(w))
-    };
+    let word = is_word_byte;
+    let agents_line = |i: usize| !reports_on_code(line_at(hay, i));
     if !pat.bytes().all(|c| c.is_ascii_digit()) {
         // A pattern starts a word: "rate_limit" in `"rate_limit_error"`, not in
         // "test_rate_limit.py".
@@ -270,6 +295,28 @@ pub fn retry_at(text: &str, now_ms: i64) -> Option<i64> {
             }
         }
     }
+    // A clock time: Claude Code's "resets 8pm (Europe/Berlin)", "resets May 5 at 9pm
+    // (America/New_York)", Codex's "try again at Jul 5th, 2026 8:19 PM" (the local zone when
+    // none is named).
+    for phrase in [
+        "resets at",
+        "reset at",
+        "resets",
+        "try again at",
+        "retry at",
+    ] {
+        for (i, _) in text.match_indices(phrase) {
+            let starts_word = !i
+                .checked_sub(1)
+                .is_some_and(|j| is_word_byte(text.as_bytes()[j]));
+            if starts_word
+                && let Some(t) = clock_at(&text[i + phrase.len()..], now_ms)
+                && let Some(t) = sane(t)
+            {
+                return Some(t);
+            }
+        }
+    }
     // An instant anywhere in the message (reset times are printed as RFC 3339).
     for word in text.split(|c: char| c.is_whitespace() || "\"',()[]{}<>".contains(c)) {
         let w = word.trim_end_matches(['.', ';']);
@@ -293,6 +340,149 @@ pub fn retry_at(text: &str, now_ms: i64) -> Option<i64> {
         }
     }
     None
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// `"may 5"`, `"february 16"`: the month (1–12) and what follows its name.
+fn month_prefix(s: &str) -> Option<(i8, &str)> {
+    let name: String = s.chars().take_while(char::is_ascii_alphabetic).collect();
+    if name.len() < 3 {
+        return None;
+    }
+    let m = MONTHS.iter().position(|m| name.starts_with(m))?;
+    let full_ok = name.len() == 3
+        || "january february march april may june july august september october november december"
+            .split(' ')
+            .any(|f| f.starts_with(name.as_str()));
+    full_ok.then(|| {
+        (
+            i8::try_from(m + 1).unwrap_or(1),
+            s[name.len()..].trim_start_matches('.'),
+        )
+    })
+}
+
+/// An IANA zone named in lower case (the text was lower-cased for matching).
+fn zone_named(name: &str) -> Option<jiff::tz::TimeZone> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return None;
+    }
+    if let Ok(tz) = jiff::tz::TimeZone::get(name) {
+        return Some(tz);
+    }
+    // "america/new_york" → "America/New_York"
+    let mut titled = String::with_capacity(name.len());
+    let mut start = true;
+    for c in name.chars() {
+        titled.push(if start { c.to_ascii_uppercase() } else { c });
+        start = matches!(c, '/' | '_' | '-');
+    }
+    jiff::tz::TimeZone::get(&titled).ok()
+}
+
+/// The next instant a clock time at the start of `s` names: `8pm`, `12:50am (europe/berlin)`,
+/// `may 5 at 9pm`, `feb 16, 11am`, `jul 5th, 2026 8:19 pm`, `15:30`. A bare number is not a
+/// time; without a zone in parentheses the machine's own applies.
+fn clock_at(s: &str, now_ms: i64) -> Option<i64> {
+    use jiff::civil;
+    let digits = |s: &str| -> String { s.chars().take_while(char::is_ascii_digit).collect() };
+    let mut rest = s.trim_start();
+    let mut date: Option<(Option<i16>, i8, i8)> = None;
+    if let Some((month, after)) = month_prefix(rest) {
+        let after = after.trim_start();
+        let d = digits(after);
+        let day: i8 = d.parse().ok()?;
+        let mut r = &after[d.len()..];
+        for suffix in ["st", "nd", "rd", "th"] {
+            r = r.strip_prefix(suffix).unwrap_or(r);
+        }
+        r = r.trim_start_matches([',', ' ']);
+        let y = digits(r);
+        let year = if y.len() == 4 && !r[4..].starts_with(':') {
+            r = r[4..].trim_start_matches([',', ' ']);
+            Some(y.parse::<i16>().ok()?)
+        } else {
+            None
+        };
+        r = r.strip_prefix("at ").unwrap_or(r);
+        date = Some((year, month, day));
+        rest = r.trim_start();
+    }
+    let h = digits(rest);
+    if h.is_empty() || h.len() > 2 {
+        return None;
+    }
+    let mut hour: i8 = h.parse().ok()?;
+    let mut r = &rest[h.len()..];
+    let mut minute: i8 = 0;
+    let mut has_minutes = false;
+    if let Some(x) = r.strip_prefix(':') {
+        let mm = digits(x);
+        if mm.len() != 2 {
+            return None;
+        }
+        minute = mm.parse().ok()?;
+        r = &x[2..];
+        has_minutes = true;
+    }
+    let t = r.trim_start();
+    let pm = if t.starts_with("am") || t.starts_with("a.m.") {
+        Some(false)
+    } else if t.starts_with("pm") || t.starts_with("p.m.") {
+        Some(true)
+    } else {
+        None
+    };
+    match pm {
+        Some(pm) => {
+            if !(1..=12).contains(&hour) {
+                return None;
+            }
+            hour = hour % 12 + if pm { 12 } else { 0 };
+            r = t.trim_start_matches(|c: char| "apm.".contains(c));
+        }
+        None if !has_minutes => return None,
+        None => {}
+    }
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    let zone = r
+        .trim_start()
+        .strip_prefix('(')
+        .and_then(|z| z.split(')').next())
+        .and_then(zone_named)
+        .unwrap_or_else(jiff::tz::TimeZone::system);
+    let now = jiff::Timestamp::from_millisecond(now_ms)
+        .ok()?
+        .to_zoned_datetime(zone.clone());
+    let time = civil::time(hour, minute, 0, 0);
+    let at = |d: civil::Date| d.to_datetime(time).to_zoned_datetime(zone.clone()).ok();
+    let when = match date {
+        None => {
+            let today = at(now.date())?;
+            if today.timestamp() > now.timestamp() {
+                today
+            } else {
+                at(now.date().tomorrow().ok()?)?
+            }
+        }
+        Some((year, month, day)) => {
+            let y = year.unwrap_or(now.year());
+            let first = at(civil::Date::new(y, month, day).ok()?)?;
+            // "resets Jan 2" seen on Dec 30 is next year's.
+            if year.is_none() && first.timestamp().as_millisecond() < now_ms - 86_400_000 {
+                at(civil::Date::new(y + 1, month, day).ok()?)?
+            } else {
+                first
+            }
+        }
+    };
+    Some(when.timestamp().as_millisecond())
 }
 
 /// `wed, 21 oct 2026` → `Wed, 21 Oct 2026` (the text was lower-cased for matching; RFC 2822
@@ -470,5 +660,132 @@ mod tests {
             Some(NOW + 3_600_000)
         );
         assert_eq!(retry_at("try again later", NOW), None);
+    }
+
+    fn utc_ms(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>()
+            .map_or(0, |t| t.as_millisecond())
+    }
+
+    #[test]
+    fn clock_times_in_reset_messages() {
+        // NOW is 2025-11-24T16:00:00Z, a Monday.
+        let now = utc_ms("2025-11-24T16:00:00Z");
+        assert_eq!(now, NOW);
+        // Claude Code: later today in the zone it names, or tomorrow when that time has passed.
+        assert_eq!(
+            retry_at("you've hit your limit · resets 8pm (europe/berlin)", NOW),
+            Some(utc_ms("2025-11-24T19:00:00Z"))
+        );
+        assert_eq!(
+            retry_at(
+                "you've hit your session limit · resets 12:50am (america/los_angeles)",
+                NOW
+            ),
+            Some(utc_ms("2025-11-25T08:50:00Z"))
+        );
+        assert_eq!(
+            retry_at("you've hit your limit · resets 3pm (utc)", NOW),
+            Some(utc_ms("2025-11-25T15:00:00Z")),
+            "3 pm UTC has passed today"
+        );
+        assert_eq!(
+            retry_at(
+                "you've hit your limit · resets nov 27 at 9pm (america/new_york)",
+                NOW
+            ),
+            Some(utc_ms("2025-11-28T02:00:00Z"))
+        );
+        assert_eq!(
+            retry_at(
+                "you've hit your limit · resets dec 16, 11am (europe/berlin)",
+                NOW
+            ),
+            Some(utc_ms("2025-12-16T10:00:00Z"))
+        );
+        assert_eq!(
+            retry_at(
+                "you've hit your limit · resets feb 16, 11am (europe/berlin)",
+                NOW
+            ),
+            Some(NOW + MAX_AHEAD_MS),
+            "beyond a month: a month"
+        );
+        // Codex, with a year; in a zone named explicitly here to keep the test machine-free.
+        assert_eq!(
+            retry_at("or try again at dec 5th, 2025 8:19 pm (utc).", NOW),
+            Some(utc_ms("2025-12-05T20:19:00Z"))
+        );
+        assert_eq!(
+            retry_at("limits will reset at 17:30 (utc)", NOW),
+            Some(utc_ms("2025-11-24T17:30:00Z"))
+        );
+        // Not clock times.
+        assert_eq!(retry_at("resets 5 (utc)", NOW), None);
+        assert_eq!(retry_at("presets 8pm (utc)", NOW), None);
+        assert_eq!(retry_at("resets 13pm (utc)", NOW), None);
+    }
+
+    #[test]
+    fn claude_and_codex_limit_messages_are_exhausted_quotas() {
+        let kind = |id: &str| {
+            crate::provider::by_id(id)
+                .map(|k| k.failure_patterns())
+                .unwrap_or_default()
+        };
+        let claude = patterns(&FailurePatterns::default(), kind("claude"));
+        assert_eq!(
+            classify(
+                1,
+                "You\u{2019}ve hit your session limit · resets 8pm (Europe/Berlin)\n/login to switch to an API usage-billed account.".as_bytes(),
+                &claude,
+                NOW
+            ),
+            Verdict::QuotaExhausted {
+                until_ms: Some(utc_ms("2025-11-24T19:00:00Z"))
+            }
+        );
+        let codex = patterns(&FailurePatterns::default(), kind("codex"));
+        assert_eq!(
+            classify(
+                1,
+                "\u{25a0} You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 2 days 17 hours 14 minutes.".as_bytes(),
+                &codex,
+                NOW
+            ),
+            Verdict::QuotaExhausted {
+                until_ms: Some(NOW + ((2 * 24 + 17) * 60 + 14) * 60_000)
+            }
+        );
+    }
+
+    #[test]
+    fn test_reports_and_prose_are_told_apart() {
+        let pats = p();
+        let c = |s: &str| classify(1, s.as_bytes(), &pats, NOW);
+        // The agent's own errors, even with words a test report would use inside others.
+        assert_eq!(
+            c("ERROR: unexpected status 401 Unauthorized: Missing bearer"),
+            Verdict::CredentialRejected
+        );
+        assert_eq!(
+            c("unexpected status 429 Too Many Requests"),
+            Verdict::RateLimited { until_ms: None }
+        );
+        assert_eq!(
+            c("rate limit exceeded, want to retry in 30s"),
+            Verdict::RateLimited {
+                until_ms: Some(NOW + 30_000)
+            }
+        );
+        // Reports on the user's code.
+        assert_eq!(c("got status 401, want 200"), Verdict::Failed);
+        assert_eq!(c("expected 200, got HTTP 401"), Verdict::Failed);
+        assert_eq!(c("AssertionError: HTTP 429 != 200"), Verdict::Failed);
+        assert_eq!(
+            c("fatal: tests failed: 3 failed, HTTP 429 handling in src/retry.rs is wrong"),
+            Verdict::Failed
+        );
+        assert_eq!(c("npm ERR! code E403 forbidden"), Verdict::Failed);
     }
 }

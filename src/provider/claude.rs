@@ -143,6 +143,12 @@ impl Provider for Claude {
             // "Rate limit reached", a rate limit).
             (Failure::QuotaExhausted, "5-hour limit reached"),
             (Failure::QuotaExhausted, "weekly limit reached"),
+            // Claude Code 2.x: "You've hit your limit · resets 8pm (Europe/Berlin)", "You've
+            // hit your session limit · resets …", "… weekly limit …" (the apostrophe may be
+            // typographic, so the pattern starts after it).
+            (Failure::QuotaExhausted, "hit your limit"),
+            (Failure::QuotaExhausted, "hit your session limit"),
+            (Failure::QuotaExhausted, "hit your weekly limit"),
             (Failure::CredentialRejected, "oauth token has expired"),
             (Failure::CredentialRejected, "please run /login"),
         ]

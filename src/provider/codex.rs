@@ -126,7 +126,9 @@ impl Provider for Codex {
     fn failure_patterns(&self) -> &'static [(crate::dispatch::Failure, &'static str)] {
         use crate::dispatch::Failure;
         &[
-            (Failure::QuotaExhausted, "you've hit your usage limit"),
+            // "You've hit your usage limit. … try again in 4 days 6 hours" / "try again at
+            // Jul 5th, 2026 8:19 PM" (from after the apostrophe, which may be typographic).
+            (Failure::QuotaExhausted, "hit your usage limit"),
             (Failure::CredentialRejected, "refresh_token_expired"),
         ]
     }
