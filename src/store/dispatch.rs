@@ -209,9 +209,10 @@ impl DispatchState for Store {
                 )?;
             // Another task in flight already reported this after our attempt began.
             let already = set_ms.is_some_and(|s| s >= started_ms) && until.is_some_and(|u| u > now_ms);
+            let active = until.filter(|u| *u > now_ms);
             let unchanged = Change {
                 changed: false,
-                until_ms: until.filter(|u| *u > now_ms),
+                until_ms: active,
             };
             c.execute(
                 "UPDATE dispatch_accounts SET last_used_ms = ?3 WHERE provider = ?1 AND account = ?2",
@@ -247,9 +248,9 @@ impl DispatchState for Store {
                     })
                 }
                 Event::Ran => Ok(unchanged),
-                Event::RateLimited { .. } | Event::QuotaExhausted { .. } if already => {
-                    Ok(unchanged)
-                }
+                // A burst: another task in flight set a hold after this attempt began. Its 429
+                // says nothing new (and must not double the backoff).
+                Event::RateLimited { .. } if already => Ok(unchanged),
                 Event::RateLimited { until_ms } => {
                     let prev_level = if why.as_deref() == Some("rate_limited") {
                         u32::try_from(level).unwrap_or(0)
@@ -258,6 +259,10 @@ impl DispatchState for Store {
                     };
                     let (new_level, ms) = backoff(prev_level, until, now_ms);
                     let end = until_ms.unwrap_or(now_ms + ms);
+                    // Never shorten a longer hold (an exhausted quota) already in place.
+                    if active.is_some_and(|u| u >= end) {
+                        return Ok(unchanged);
+                    }
                     c.execute(
                         "UPDATE dispatch_accounts SET cooldown_until_ms = ?3, cooldown_why = 'rate_limited',
                             cooldown_level = ?4, cooldown_set_ms = ?5
@@ -273,6 +278,14 @@ impl DispatchState for Store {
                         changed: true,
                         until_ms: Some(end),
                     })
+                }
+                // An exhausted quota outlasts whatever shorter hold is in place (a rate limit
+                // another task saw first), and is recorded once however many tasks see it.
+                Event::QuotaExhausted { until_ms }
+                    if active.is_some_and(|u| u >= *until_ms)
+                        || (already && why.as_deref() == Some("quota_exhausted")) =>
+                {
+                    Ok(unchanged)
                 }
                 Event::QuotaExhausted { until_ms } => {
                     c.execute(
@@ -396,6 +409,77 @@ mod tests {
             )
             .expect("record");
         assert_eq!(c.until_ms, Some(after + 2000 + 60_000));
+    }
+
+    #[test]
+    fn an_exhausted_quota_outlasts_a_shorter_hold_and_is_never_shortened() {
+        let (_d, s) = store();
+        let t0 = 2_000_000_000;
+        let hour = 3_600_000;
+        // Task A (started t0) is rate limited for 30 s; task B, in flight since t0 too, then
+        // finds the quota exhausted for an hour: the hour wins.
+        let a = s
+            .record(
+                "c",
+                "a",
+                &Event::RateLimited {
+                    until_ms: Some(t0 + 30_000),
+                },
+                t0,
+                t0 + 1000,
+            )
+            .expect("record");
+        assert!(a.changed);
+        let b = s
+            .record(
+                "c",
+                "a",
+                &Event::QuotaExhausted {
+                    until_ms: t0 + hour,
+                },
+                t0,
+                t0 + 2000,
+            )
+            .expect("record");
+        assert_eq!(
+            b,
+            Change {
+                changed: true,
+                until_ms: Some(t0 + hour)
+            }
+        );
+        // Others of the burst seeing the exhausted quota change nothing.
+        let again = s
+            .record(
+                "c",
+                "a",
+                &Event::QuotaExhausted {
+                    until_ms: t0 + hour + 5,
+                },
+                t0,
+                t0 + 2500,
+            )
+            .expect("record");
+        assert!(!again.changed);
+        // A 429 seen afterwards, by a task that started after the hold, does not shorten it.
+        let c = s
+            .record(
+                "c",
+                "a",
+                &Event::RateLimited {
+                    until_ms: Some(t0 + 60_000),
+                },
+                t0 + 3000,
+                t0 + 4000,
+            )
+            .expect("record");
+        assert_eq!(c.until_ms, Some(t0 + hour));
+        assert!(!c.changed);
+        let st = s.load(&[("c", "a")], t0 + 5000).expect("load");
+        assert_eq!(
+            st[0].cooldown,
+            Some(("quota_exhausted".to_string(), t0 + hour))
+        );
     }
 
     #[test]
