@@ -130,9 +130,20 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     run_captured(spec).map(|c| c.outcome)
 }
 
+/// [`run`], calling `on_spawn` with the command's pid as soon as it runs.
+pub fn run_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<Outcome> {
+    run_captured_with(spec, on_spawn).map(|c| c.outcome)
+}
+
 /// [`run`], also returning the last [`CAPTURE_TAIL`] bytes of stdout and stderr together when
 /// `spec.capture` is set (empty otherwise).
 pub fn run_captured(spec: &Spec) -> Result<Captured> {
+    run_captured_with(spec, &mut |_| {})
+}
+
+/// [`run_captured`], calling `on_spawn` with the command's pid (with `own_group`, also its
+/// process group's id) as soon as it runs.
+pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<Captured> {
     let Some(program) = spec.argv.first() else {
         return Err(Error::usage(
             "no command given",
@@ -236,6 +247,7 @@ pub fn run_captured(spec: &Spec) -> Result<Captured> {
             });
         }
     };
+    on_spawn(child.id());
     {
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
         let mut guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());

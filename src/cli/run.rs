@@ -165,7 +165,13 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
         }
     };
     let clock = Instant::now();
-    let outcome = exec::run(&spec);
+    let outcome = exec::run_with(&spec, &mut |pid| {
+        // A lease of `run auto` lasts as long as the command, even if xnai is killed outright.
+        if let Some((store, Some(l))) = &lease {
+            use crate::dispatch::state::DispatchState;
+            let _ = store.attach(*l, pid, false);
+        }
+    });
     let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     if let Some((store, id)) = &ledger {
         let (code, signal) = match &outcome {

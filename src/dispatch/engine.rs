@@ -404,7 +404,19 @@ pub fn dispatch(
             });
             continue;
         };
-        let result = attempt(cfg, account, data, &store, req, forced.is_some());
+        let result = attempt(
+            cfg,
+            account,
+            data,
+            &store,
+            req,
+            forced.is_some(),
+            &mut |pid| {
+                // The agent leads a process group of its own (see attempt): the lease lives while
+                // anything in it does.
+                let _ = state.attach(lease, pid, true);
+            },
+        );
         let _ = state.release(lease);
         let ran = match result {
             Ok(r) => r,
@@ -558,6 +570,7 @@ fn attempt(
     store: &Store,
     req: &Request<'_>,
     forced: bool,
+    on_spawn: &mut dyn FnMut(u32),
 ) -> Result<Ran> {
     let started = jiff::Timestamp::now();
     let act = session::activate(
@@ -618,7 +631,7 @@ fn attempt(
         own_group: true,
     };
     let clock = Instant::now();
-    let captured = exec::run_captured(&spec);
+    let captured = exec::run_captured_with(&spec, on_spawn);
     let duration = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     if let Some(id) = run_id {
         let (code, signal) = match &captured {

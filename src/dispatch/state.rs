@@ -87,6 +87,11 @@ pub trait DispatchState {
         now_ms: i64,
     ) -> Result<Option<Lease>>;
 
+    /// Ties a lease to the run it covers: process `pid` and, when `own_group`, the process
+    /// group it leads. The lease then also lives as long as they do, so a dispatcher killed
+    /// outright does not free the slot while its agent is still working.
+    fn attach(&self, lease: Lease, pid: u32, own_group: bool) -> Result<()>;
+
     /// Ends a lease.
     fn release(&self, lease: Lease) -> Result<()>;
 
@@ -125,6 +130,19 @@ pub fn process_start(pid: u32) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process group `pgid` still has a member.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(g) = i32::try_from(pgid) else {
+        return false;
+    };
+    if g <= 1 {
+        return false;
+    }
+    // SAFETY: signal 0 checks only whether the group exists; nothing is delivered.
+    let r = unsafe { libc::kill(-g, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, db_err};
 use crate::dispatch::state::{
-    AccountState, Change, DispatchState, EWMA_ALPHA, Event, Lease, backoff, process_start,
+    AccountState, Change, DispatchState, EWMA_ALPHA, Event, Lease, backoff, group_alive,
+    process_start,
 };
 use crate::error::Result;
 
@@ -30,24 +31,39 @@ impl Store {
     }
 }
 
-/// Deletes leases whose process is gone (or is another process that reused the pid).
+/// Whether process `pid` is the one that started at `start` (not another that reused the pid).
+fn same_process(pid: i64, start: i64) -> bool {
+    u32::try_from(pid)
+        .ok()
+        .and_then(process_start)
+        .is_some_and(|s| i64::try_from(s).ok() == Some(start))
+}
+
+/// Deletes leases whose holder is gone (or is another process that reused the pid) and whose
+/// run is over: neither the agent process nor anything left in its process group runs.
 fn prune_leases(c: &Connection) -> rusqlite::Result<()> {
     let dead: Vec<i64> = {
-        let mut st = c.prepare("SELECT id, pid, pid_start FROM dispatch_leases")?;
+        let mut st = c.prepare(
+            "SELECT id, pid, pid_start, agent_pid, agent_start, agent_pgid FROM dispatch_leases",
+        )?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })?;
         let mut dead = Vec::new();
         for row in rows {
-            let (id, pid, start) = row?;
-            let alive = u32::try_from(pid)
-                .ok()
-                .and_then(process_start)
-                .is_some_and(|s| i64::try_from(s).ok() == Some(start));
+            let (id, pid, start, agent_pid, agent_start, agent_pgid) = row?;
+            let alive = same_process(pid, start)
+                || matches!((agent_pid, agent_start), (Some(p), Some(s)) if same_process(p, s))
+                || agent_pgid
+                    .and_then(|g| u32::try_from(g).ok())
+                    .is_some_and(group_alive);
             if !alive {
                 dead.push(id);
             }
@@ -179,6 +195,18 @@ impl DispatchState for Store {
                 log(c, now_ms, p, a, "cleared", "by the user")?;
             }
             Ok(n > 0)
+        })
+    }
+
+    fn attach(&self, lease: Lease, pid: u32, own_group: bool) -> Result<()> {
+        let start = process_start(pid).and_then(|s| i64::try_from(s).ok());
+        self.immediate(|c| {
+            c.execute(
+                "UPDATE dispatch_leases SET agent_pid = ?2, agent_start = ?3, agent_pgid = ?4
+                 WHERE id = ?1",
+                params![lease.0, pid, start, own_group.then_some(pid)],
+            )?;
+            Ok(())
         })
     }
 

@@ -185,6 +185,12 @@ const MIGRATIONS: &[&str] = &[
         event TEXT NOT NULL,
         detail TEXT
     );",
+    // 7: the process a lease's run started (pid + start time) and, for an agent in a process
+    // group of its own, that group: a run outlives a dispatcher killed with SIGKILL while the
+    // agent or what it started still runs, and its lease must hold until then.
+    "ALTER TABLE dispatch_leases ADD COLUMN agent_pid INTEGER;
+    ALTER TABLE dispatch_leases ADD COLUMN agent_start INTEGER;
+    ALTER TABLE dispatch_leases ADD COLUMN agent_pgid INTEGER;",
 ];
 
 /// An open ledger.
