@@ -1,12 +1,14 @@
-//! Dispatch selection among 1,000 accounts: the time to pick the best account (`best`) and to
-//! rank them all for `--explain` (`rank`), and reading their shared state from the SQLite
-//! ledger. Prints p50/p99/max per call. Run: `cargo bench --bench select`.
+//! Dispatch selection among 1,000 accounts: the time to pick the account a dispatch runs
+//! (`pick` over a chain of 7 providers, as the engine calls it, first with nothing tried and
+//! then after two attempts), to rank them all for `--explain` (`rank`), and to read their
+//! shared state from the SQLite ledger. Prints p50/p99/max per call. Run:
+//! `cargo bench --bench select`.
 
 use std::time::Instant;
 
 use xnai::config::Weights;
 use xnai::dispatch::state::{DispatchState, Event};
-use xnai::dispatch::{Candidate, Exclusion, best, rank};
+use xnai::dispatch::{Candidate, Exclusion, pick, rank};
 
 /// A deterministic mix: a fifth excluded, quotas, latencies, context ratios and last uses
 /// spread out, some exact ties.
@@ -56,18 +58,55 @@ fn main() {
         context_fit: 0.3,
     };
     let cands = candidates(1000);
+    // The chain: 7 providers of about 143 accounts each, in chain order.
+    let groups: Vec<Vec<Candidate>> = (0..7)
+        .map(|p| {
+            cands
+                .iter()
+                .filter(|c| c.label.starts_with(&format!("p{p}/")))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let tiers: Vec<&[Candidate]> = groups.iter().map(Vec::as_slice).collect();
+    let first = pick(&tiers, &w, &|_| false).map(|(t, s)| (t, s.index));
+    let tried: Vec<String> = first
+        .map(|(t, i)| vec![tiers[t][i].label.clone()])
+        .unwrap_or_default();
+    let second = pick(&tiers, &w, &|c: &Candidate| tried.contains(&c.label))
+        .map(|(t, s)| tiers[t][s.index].label.clone());
+    let mut tried = tried;
+    tried.extend(second);
+    let none = |_: &Candidate| false;
+    let skip_tried = |c: &Candidate| tried.contains(&c.label);
     // Warm up caches and the branch predictor.
     for _ in 0..1000 {
-        std::hint::black_box(best(std::hint::black_box(&cands), &w));
+        std::hint::black_box(pick(std::hint::black_box(&tiers), &w, &none));
     }
     let runs = 20_000;
     let mut t = Vec::with_capacity(runs);
     for _ in 0..runs {
         let s = Instant::now();
-        std::hint::black_box(best(std::hint::black_box(&cands), &w));
+        std::hint::black_box(pick(std::hint::black_box(&tiers), &w, &none));
         t.push(s.elapsed().as_nanos());
     }
-    report("best of 1,000 (select)", t);
+    report("pick of 1,000 (select)", t);
+    let mut t = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let s = Instant::now();
+        std::hint::black_box(pick(std::hint::black_box(&tiers), &w, &skip_tried));
+        t.push(s.elapsed().as_nanos());
+    }
+    report("pick of 1,000, 2 tried", t);
+    // One provider holding all 1,000: every candidate is scored.
+    let one: Vec<&[Candidate]> = vec![&cands];
+    let mut t = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let s = Instant::now();
+        std::hint::black_box(pick(std::hint::black_box(&one), &w, &none));
+        t.push(s.elapsed().as_nanos());
+    }
+    report("pick, one provider of 1,000", t);
     let mut t = Vec::with_capacity(runs);
     for _ in 0..runs {
         let s = Instant::now();

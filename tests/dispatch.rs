@@ -18,6 +18,11 @@ echo "$(date +%s.%N) start ${key:13:8}" >> "$AGENT_LOG"
 case "$key" in
   *RATELIMT*) echo "Error: 429 Too Many Requests" >&2; echo "Retry-After: ${RETRY_AFTER:-30}" >&2; code=1 ;;
   *AUTHFAIL*) echo "API Error: 401 {\"type\":\"authentication_error\",\"message\":\"invalid x-api-key\"}" >&2; code=1 ;;
+  *AUTHTEST*) mkdir -p "$CLAUDE_CONFIG_DIR/projects/p"
+    # The agent worked (its log records a model call); then the API the task calls said 401.
+    printf '{"type":"assistant","timestamp":"%s","requestId":"req_%s","message":{"id":"msg_%s","model":"claude-sonnet-4-5","usage":{"input_tokens":10,"output_tokens":5}}}\n' \
+      "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$$" "$$" >> "$CLAUDE_CONFIG_DIR/projects/p/s.jsonl"
+    echo "API Error: 401 {\"type\":\"authentication_error\",\"message\":\"invalid x-api-key\"}" >&2; code=1 ;;
   *QUOTAOUT*) echo "Error: quota exceeded for this month" >&2; code=1 ;;
   *BROKENXX*) echo "SyntaxError: unexpected token" >&2; code=3 ;;
   *SLOWSLOW*) sleep "${SLOW_SECS:-1}"; echo "slow done"; code=0 ;;
@@ -853,8 +858,8 @@ fn a_killed_dispatcher_holds_its_lease_until_the_agent_ends() {
 }
 
 #[test]
-fn the_same_rejection_on_two_accounts_is_the_tasks_own_failure() {
-    // A failing auth test prints "401 invalid api key" whichever account runs it.
+fn the_same_rejection_on_two_accounts_rotates_to_the_third() {
+    // Two revoked keys get the provider's very same 401 text: both are rejected.
     let e = Env::new(&config(
         &[section(
             "claude",
@@ -868,22 +873,42 @@ fn the_same_rejection_on_two_accounts_is_the_tasks_own_failure() {
         "  fallback_chain: [claude]\n",
     ));
     let o = run(e.xnai().args(["dispatch", "--", "x"]));
-    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(e.started(), ["AUTHFAIL", "AUTHFAIL", "OKOKOKOK"]);
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
     assert_eq!(
-        e.started(),
-        ["AUTHFAIL", "AUTHFAIL"],
-        "stopped, c untouched"
+        o.stderr.matches("excluded: credential rejected").count(),
+        2,
+        "{}",
+        o.stderr
     );
+}
+
+#[test]
+fn a_rejection_after_model_calls_is_the_tasks_own_failure() {
+    // The agent's log shows it worked with this login; the 401 is the task's.
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "AUTHTEST", ""), ("b", "OKOKOKOK", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(e.started(), ["AUTHTEST"], "stopped, b untouched");
     assert!(
         o.stderr.contains("taken as the task's own failure"),
         "{}",
         o.stderr
     );
-    // Neither account is held.
     let o = run(e
         .xnai()
         .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
-    assert!(!o.stderr.contains("excluded"), "{}", o.stderr);
+    assert!(!o.stderr.contains("excluded"), "not held: {}", o.stderr);
 }
 
 #[test]
@@ -984,4 +1009,107 @@ fn stopping_a_dispatch_stops_what_the_agent_started() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!alive, "the agent's `sleep 30` survived the dispatch");
+}
+
+#[test]
+fn an_agent_that_cannot_start_skips_every_account_with_that_command() {
+    let text = config(
+        &[
+            section("first", &[("a", "OKOKOKOK", ""), ("b", "OKOKOKOK", "")], ""),
+            section("second", &[("a", "OKOKOKOK", "")], ""),
+        ],
+        "  fallback_chain: [first, second]\n",
+    );
+    let e0 = Env::new(&text);
+    // Installed and executable, but its interpreter is missing: exec fails.
+    let broken = e0.home.path().join("broken-agent");
+    std::fs::write(&broken, "#!/nonexistent/interpreter\n").expect("write");
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let text = text.replacen(
+        "command: [AGENT,",
+        &format!("command: [{},", broken.display()),
+        1,
+    );
+    let e = Env::new(&text);
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let summary = o.stderr.lines().last().unwrap_or_default();
+    assert!(summary.starts_with("xnai dispatch: first/"), "{summary}");
+    assert_eq!(summary.matches(" not run (").count(), 1, "{summary}");
+    assert!(summary.contains(" → second/a ok in "), "{summary}");
+    assert_eq!(e.started(), ["OKOKOKOK"]);
+}
+
+#[test]
+fn max_attempts_says_how_many_accounts_were_left() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[
+                ("a", "RATELIMT", ""),
+                ("b", "RATELIMT", ""),
+                ("c", "OKOKOKOK", ""),
+            ],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    // Equal scores and none used yet: configuration order, a then b then c.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--max-attempts", "2", "--", "x"]));
+    assert_eq!(o.code, 75, "{}", o.stderr);
+    assert_eq!(e.started(), ["RATELIMT", "RATELIMT"]);
+    assert!(
+        o.stderr.contains(
+            "stopped after 2 attempts (--max-attempts), each rate limited, out of quota or \
+             refused; 1 eligible account of claude not tried"
+        ),
+        "{}",
+        o.stderr
+    );
+    // The next dispatch goes straight to the one left.
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+#[test]
+fn force_account_is_not_held_back_by_max_concurrent() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", "")],
+            "    max_concurrent: 1\n",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let mut child = e
+        .std()
+        .env("SLOW_SECS", "20")
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while e.started().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(e.started().len(), 1, "the agent never started");
+    let o = run(e.xnai().env("SLOW_SECS", "0").args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 75, "busy without the switch: {}", o.stderr);
+    assert!(
+        o.stderr.contains("claude/a: busy: 1 of 1 runs"),
+        "{}",
+        o.stderr
+    );
+    let o = run(e
+        .xnai()
+        .env("SLOW_SECS", "0")
+        .env("XNAI_FORCE_ACCOUNT", "claude/a")
+        .args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 0, "the switch runs it anyway: {}", o.stderr);
+    assert_eq!(o.stdout, "slow done\n");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -83,7 +83,7 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
         let mut table = output::Table::new(&[
             "", "ACCOUNT", "SCORE", "QUOTA", "LATENCY", "CONTEXT", "NOTE",
         ]);
-        for (rank, r) in t.ranked.iter().enumerate() {
+        for (rank, r) in t.ranked(w).iter().enumerate() {
             let c = &t.cands[r.index];
             let ms = dispatch::human_ms(c.latency_ms as i64);
             let lat = if c.measured {
@@ -134,6 +134,18 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
             s.push_str(line.trim_end());
             s.push('\n');
         }
+    }
+    match engine::next_pick(tiers, cfg, &[]) {
+        Some((t, i)) => {
+            let c = &tiers[t].cands[i];
+            let reserve = if c.critical {
+                " (critical: no account below the critical threshold is eligible)"
+            } else {
+                ""
+            };
+            s.push_str(&format!("choice: {}{reserve}\n", c.label));
+        }
+        None => s.push_str("choice: none eligible\n"),
     }
     s
 }
@@ -309,16 +321,31 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let chain = report.chain.join(" → ");
     match report.end {
         End::Interrupted(sig) => exec::die_by(sig),
-        End::AllRotated => output::error(
+        End::AllRotated { untried: 0 } => output::error(
             &format!(
                 "no account of {chain} finished the task: each attempt was rate limited, out of \
                  quota or refused"
             ),
             Some("try again later; `xnai status` shows when the cooldowns end"),
         ),
-        End::NoAccount { .. } => output::error(
-            &format!("no account of {chain} can take the task now"),
-            Some("`xnai dispatch --explain --dry-run -- ...` shows why each is excluded"),
+        End::AllRotated { untried } => output::error(
+            &format!(
+                "stopped after {} attempts (--max-attempts), each rate limited, out of quota or \
+                 refused; {untried} eligible account{} of {chain} not tried",
+                report.attempts.len(),
+                if untried == 1 { "" } else { "s" }
+            ),
+            Some(
+                "run it again (the accounts tried are held back now), or raise --max-attempts \
+                 or dispatch_config.max_attempts",
+            ),
+        ),
+        End::NoAccount { reasons, .. } => output::error(
+            &format!(
+                "no account of {chain} can take the task now{}",
+                reasons.map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            Some("`xnai dispatch --explain --dry-run -- ...` shows every candidate"),
         ),
         End::Finished(_) | End::DryRun(_) => {}
     }

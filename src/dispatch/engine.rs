@@ -31,8 +31,21 @@ pub struct Tier<'c> {
     pub audits: Vec<usize>,
     /// Each account's candidate, in the same order.
     pub cands: Vec<Candidate>,
-    /// The eligible candidates, best first.
-    pub ranked: Vec<Scored>,
+}
+
+impl Tier<'_> {
+    /// The eligible candidates, best first (what `--explain` lists).
+    pub fn ranked(&self, w: &crate::config::Weights) -> Vec<Scored> {
+        super::rank(&self.cands, w)
+    }
+}
+
+/// The next account to run among `tiers` (see [`super::pick`]), skipping the labels in
+/// `tried`: the tier's index and the candidate's.
+pub fn next_pick(tiers: &[Tier<'_>], cfg: &Config, tried: &[String]) -> Option<(usize, usize)> {
+    let cands: Vec<&[Candidate]> = tiers.iter().map(|t| t.cands.as_slice()).collect();
+    let skip = |c: &Candidate| tried.contains(&c.label);
+    super::pick(&cands, &cfg.dispatch.weights, &skip).map(|(t, s)| (t, s.index))
 }
 
 /// What is being placed, and when.
@@ -173,7 +186,6 @@ pub fn plan<'c>(
             accounts: Vec::new(),
             audits: Vec::new(),
             cands: Vec::new(),
-            ranked: Vec::new(),
         };
         for (i, a) in accounts.iter().enumerate() {
             if &a.provider_id != pid {
@@ -201,7 +213,6 @@ pub fn plan<'c>(
             t.audits.push(i);
         }
         super::borrow_latency(&mut t.cands);
-        t.ranked = super::rank(&t.cands, &cfg.dispatch.weights);
         tiers.push(t);
     }
     Ok(tiers)
@@ -247,12 +258,17 @@ pub enum End {
     /// the agent's.
     Finished(i32),
     /// Every attempt was rate limited, out of quota or refused.
-    AllRotated,
+    AllRotated {
+        /// Eligible accounts not tried because `max_attempts` was reached.
+        untried: usize,
+    },
     /// No account could be tried at all; `temporary` when waiting helps (a cooldown ends, a
     /// window resets, a run finishes).
     NoAccount {
         /// Whether trying later can succeed.
         temporary: bool,
+        /// Each excluded account and why (see [`exclusions`]).
+        reasons: Option<String>,
     },
     /// xnai was told to stop, or a signal killed the agent: signal N.
     Interrupted(i32),
@@ -298,8 +314,13 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         match &self.end {
             End::Finished(c) => *c,
-            End::AllRotated | End::NoAccount { temporary: true } => exit::TRY_LATER,
-            End::NoAccount { temporary: false } => exit::OWN_FAILURE,
+            End::AllRotated { .. }
+            | End::NoAccount {
+                temporary: true, ..
+            } => exit::TRY_LATER,
+            End::NoAccount {
+                temporary: false, ..
+            } => exit::OWN_FAILURE,
             End::Interrupted(sig) => 128 + sig,
             End::DryRun(_) => 0,
         }
@@ -351,10 +372,10 @@ pub fn dispatch(
     };
     // How the last attempt ended: its exit code, and whether it asked for rotation.
     let mut last: Option<(i32, bool)> = None;
-    // The previous attempt's rejection: the account, and the end of its output.
-    let mut prev_rejection: Option<(&Account, Vec<u8>)> = None;
     let mut planned = false;
-    while attempts.len() < max_attempts as usize {
+    // Eligible accounts left untried when the attempts ran out.
+    let mut untried = 0;
+    loop {
         let now = now_ms();
         let task = Task {
             tokens: req.tokens,
@@ -366,23 +387,25 @@ pub fn dispatch(
             on_plan(&tiers, now);
             planned = true;
         }
-        // The first tier with an untried eligible account; within it the best one.
-        let pick = tiers.iter().find_map(|t| {
-            t.ranked
+        let pick = next_pick(&tiers, cfg, &tried);
+        if attempts.len() >= max_attempts as usize {
+            untried = tiers
                 .iter()
-                .find(|r| !tried.contains(&t.cands[r.index].label))
-                .map(|r| (t, r.index))
-        });
-        let pick = match (pick, forced) {
+                .flat_map(|t| &t.cands)
+                .filter(|c| c.excluded.is_none() && !tried.contains(&c.label))
+                .count();
+            break;
+        }
+        let (t, i) = match (pick, forced) {
             (Some(p), _) => p,
             // A forced account is used whatever its state.
-            (None, Some(_)) => match tiers.iter().find(|t| !t.accounts.is_empty()) {
+            (None, Some(_)) => match tiers.iter().position(|t| !t.accounts.is_empty()) {
                 Some(t) if tried.is_empty() => (t, 0),
                 _ => break,
             },
             (None, None) => break,
         };
-        let (tier, i) = pick;
+        let tier = &tiers[t];
         let account = tier.accounts[i];
         let audit = &audits[tier.audits[i]];
         let label = account.label();
@@ -390,13 +413,14 @@ pub fn dispatch(
         if req.dry_run {
             return Ok(done(attempts, End::DryRun(label)));
         }
-        let Some(lease) = state.acquire(
-            &account.provider_id,
-            &account.id,
-            account.dispatch.max_concurrent,
-            now,
-        )?
-        else {
+        // The emergency switch is not held back by max_concurrent either; its lease still
+        // counts against the others.
+        let max = if forced.is_some() {
+            None
+        } else {
+            account.dispatch.max_concurrent
+        };
+        let Some(lease) = state.acquire(&account.provider_id, &account.id, max, now)? else {
             // Another process took the last slot since the state was read.
             attempts.push(Attempt {
                 label,
@@ -421,7 +445,16 @@ pub fn dispatch(
         let ran = match result {
             Ok(r) => r,
             Err(e @ Error::Spawn { .. }) => {
-                // The agent could not start: nothing ran, try the next account.
+                // The agent could not start: nothing ran. Accounts with the same command would
+                // fail the same way; try the next account with another.
+                let program = super::command_of(account).and_then(|c| c.first().cloned());
+                for a in &accounts {
+                    if super::command_of(a).and_then(|c| c.first().cloned()) == program
+                        && !tried.contains(&a.label())
+                    {
+                        tried.push(a.label());
+                    }
+                }
                 attempts.push(Attempt {
                     label,
                     what: format!("not run ({e})"),
@@ -462,25 +495,18 @@ pub fn dispatch(
             account.kind.failure_patterns(),
         );
         let mut verdict = super::classify(code, &ran.tail, &pats, finished);
-        // Two different credentials "rejected" with the very same words: that is the task's
-        // own output (a failing auth test, say), not the accounts. Undo the first hold and
-        // stop instead of locking every account of the pool.
-        if verdict == Verdict::CredentialRejected {
-            let tail = super::outcome::last_lines(&ran.tail, 20).to_vec();
-            if let Some((prev, prev_tail)) = &prev_rejection
-                && *prev_tail == tail
-            {
-                let _ = state.clear(&prev.provider_id, &prev.id, finished);
-                verdict = Verdict::Failed;
-                output::warn(&format!(
-                    "{} and {} failed with the same output: taken as the task's own failure, \
-                     not two rejected credentials",
-                    prev.label(),
-                    account.label()
-                ));
-            } else {
-                prev_rejection = Some((account, tail));
-            }
+        // A credential the provider refused serves no model calls. When the agent's own logs
+        // show calls made during this run, the "401" or "invalid api key" came from the task
+        // (a failing auth test, an API the task calls), not from the account's login.
+        if verdict == Verdict::CredentialRejected
+            && served_calls(account, data, ran.started_ms, finished)
+        {
+            verdict = Verdict::Failed;
+            output::warn(&format!(
+                "{}: the output reports a rejected credential, but the agent's logs show model \
+                 calls during the run: taken as the task's own failure",
+                account.label()
+            ));
         }
         let (event, what) = match verdict {
             Verdict::Success => (
@@ -527,7 +553,7 @@ pub fn dispatch(
     let end = match last {
         // Only launch failures: the agent is not installed or not executable.
         Some((code, false)) => End::Finished(code),
-        Some((_, true)) => End::AllRotated,
+        Some((_, true)) => End::AllRotated { untried },
         None => {
             // Try later only when something will pass on its own (a cooldown ends, a window
             // resets, a run finishes); otherwise the configuration or the task must change.
@@ -537,6 +563,7 @@ pub fn dispatch(
                 need_command: true,
             };
             let tiers = plan(cfg, &chain, &audits, &accounts, state, task, path)?;
+            let reasons = exclusions(&tiers, task.now_ms);
             let temporary = tiers.iter().flat_map(|t| &t.cands).any(|c| {
                 matches!(
                     c.excluded,
@@ -547,10 +574,31 @@ pub fn dispatch(
                     )
                 )
             });
-            End::NoAccount { temporary }
+            End::NoAccount { temporary, reasons }
         }
     };
     Ok(done(attempts, end))
+}
+
+/// Whether `account`'s agent logs record model calls in `[since_ms, until_ms]` (a second of
+/// slack each side for clock rounding in the logs). Scans its instance first, so what the
+/// run just wrote counts; a ledger or log that cannot be read counts as no evidence.
+fn served_calls(account: &Account, data: &DataDir, since_ms: i64, until_ms: i64) -> bool {
+    let Ok(mut store) = Store::open(&data.ledger()) else {
+        return false;
+    };
+    let target = crate::usage::target(account, data);
+    if target.sources.is_empty()
+        || crate::usage::scan::scan(&mut store, std::slice::from_ref(&target), 1).is_err()
+    {
+        return false;
+    }
+    store
+        .find_account(&account.provider_id, &account.id)
+        .ok()
+        .flatten()
+        .and_then(|id| store.usage_sums(id, since_ms - 1000, until_ms + 1001).ok())
+        .is_some_and(|s| s.events > 0)
 }
 
 /// One attempt's result.
@@ -690,31 +738,32 @@ pub fn choose<'c>(
         need_command: false,
     };
     let tiers = plan(cfg, &chain, &audits, &accounts, &store, task, None)?;
-    for t in &tiers {
-        for r in &t.ranked {
-            let a = t.accounts[r.index];
-            if let Some(lease) =
-                store.acquire(&a.provider_id, &a.id, a.dispatch.max_concurrent, now)?
-            {
-                return Ok(Ok((a, store, Some(lease))));
-            }
+    // In the dispatcher's order; an account whose last slot another process just took is
+    // passed over.
+    let mut taken: Vec<String> = Vec::new();
+    while let Some((t, i)) = next_pick(&tiers, cfg, &taken) {
+        let a = tiers[t].accounts[i];
+        if let Some(lease) = store.acquire(&a.provider_id, &a.id, a.dispatch.max_concurrent, now)? {
+            return Ok(Ok((a, store, Some(lease))));
         }
+        taken.push(a.label());
     }
+    Ok(Err(NoAccount(
+        format!("no account of {} can run now", chain.join(", ")),
+        exclusions(&tiers, now).unwrap_or_else(|| "every account is busy".to_string()),
+    )))
+}
+
+/// Every excluded account with its reason, `; `-separated; `None` when none is excluded.
+pub fn exclusions(tiers: &[Tier<'_>], now_ms: i64) -> Option<String> {
     let reasons: Vec<String> = tiers
         .iter()
         .flat_map(|t| t.cands.iter())
         .filter_map(|c| {
             c.excluded
                 .as_ref()
-                .map(|e| format!("{}: {}", c.label, e.describe(now)))
+                .map(|e| format!("{}: {}", c.label, e.describe(now_ms)))
         })
         .collect();
-    Ok(Err(NoAccount(
-        format!("no account of {} can run now", chain.join(", ")),
-        if reasons.is_empty() {
-            "every account is busy".to_string()
-        } else {
-            reasons.join("; ")
-        },
-    )))
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }

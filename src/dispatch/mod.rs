@@ -205,16 +205,26 @@ pub fn rank(cands: &[Candidate], w: &Weights) -> Vec<Scored> {
 
 /// Only the best of [`rank`], in one pass (what a dispatch needs most of the time).
 pub fn best(cands: &[Candidate], w: &Weights) -> Option<Scored> {
-    // Same rules as rank: computed inline so no list is built.
+    best_among(cands, w, &|_| true)
+}
+
+/// The best eligible candidate among those `consider` accepts, in one pass with no
+/// allocation, by the rules of [`rank`] applied to that subset (latency normalised against
+/// its fastest, critical quotas zeroed unless all of it is critical).
+pub fn best_among(
+    cands: &[Candidate],
+    w: &Weights,
+    consider: &dyn Fn(&Candidate) -> bool,
+) -> Option<Scored> {
     let mut best_latency = f64::INFINITY;
     let mut all_critical = true;
-    for c in cands.iter().filter(|c| c.excluded.is_none()) {
+    for c in cands.iter().filter(|c| c.excluded.is_none() && consider(c)) {
         best_latency = best_latency.min(c.latency_ms.max(1.0));
         all_critical &= c.critical;
     }
     let mut top: Option<Scored> = None;
     for (index, c) in cands.iter().enumerate() {
-        if c.excluded.is_some() {
+        if c.excluded.is_some() || !consider(c) {
             continue;
         }
         let quota = if c.critical && !all_critical {
@@ -239,6 +249,27 @@ pub fn best(cands: &[Candidate], w: &Weights) -> Option<Scored> {
         }
     }
     top
+}
+
+/// The account a dispatch runs next: `tiers` are the chain's providers in order, each with its
+/// candidates; `skip` marks those already tried. The first provider with an eligible account
+/// below the critical threshold, and its best; only when no provider of the chain has one, the
+/// first with any eligible account (its last reserves are spent when nothing else can run).
+/// Returns the tier's index and the scored candidate.
+pub fn pick(
+    tiers: &[&[Candidate]],
+    w: &Weights,
+    skip: &dyn Fn(&Candidate) -> bool,
+) -> Option<(usize, Scored)> {
+    for spend_reserves in [false, true] {
+        for (t, cands) in tiers.iter().enumerate() {
+            let consider = |c: &Candidate| !skip(c) && (spend_reserves || !c.critical);
+            if let Some(s) = best_among(cands, w, &consider) {
+                return Some((t, s));
+            }
+        }
+    }
+    None
 }
 
 /// Orders `a` before `b` when it is the better choice.
@@ -497,6 +528,40 @@ mod tests {
             (r[1].quota - 0.05).abs() < 1e-9,
             "all critical: real fractions"
         );
+    }
+
+    #[test]
+    fn critical_accounts_are_the_chains_last_reserve() {
+        let mut first = vec![cand("p/a", Some(0.05), 1000.0, 0.0)];
+        first[0].critical = true;
+        let second = vec![
+            cand("q/b", Some(0.5), 9000.0, 0.0),
+            cand("q/c", Some(0.6), 9000.0, 0.0),
+        ];
+        let tiers: Vec<&[Candidate]> = vec![&first, &second];
+        let none = |_: &Candidate| false;
+        let (t, s) = pick(&tiers, &W, &none).expect("a choice");
+        assert_eq!(
+            (t, s.index),
+            (1, 1),
+            "a healthy account of the next provider"
+        );
+        // With both healthy ones tried, the critical account is spent, at its real fraction.
+        let tried = |c: &Candidate| c.label.starts_with("q/");
+        let (t, s) = pick(&tiers, &W, &tried).expect("a choice");
+        assert_eq!((t, s.index), (0, 0));
+        assert!((s.quota - 0.05).abs() < 1e-9, "{s:?}");
+        let all = |_: &Candidate| true;
+        assert!(pick(&tiers, &W, &all).is_none());
+    }
+
+    #[test]
+    fn best_among_normalises_over_what_it_considers() {
+        let c = vec![cand("a", None, 1000.0, 0.0), cand("b", None, 4000.0, 0.0)];
+        let not_a = |c: &Candidate| c.label != "a";
+        let s = best_among(&c, &W, &not_a).expect("b");
+        assert_eq!(s.index, 1);
+        assert_eq!(s.latency, 1.0, "b is the fastest of what is left");
     }
 
     #[test]
