@@ -426,6 +426,40 @@ fn dispatch_and_quota_validation() {
         e.message,
         "dispatch_config.weights: weights must sum to 1, they sum to 1.1"
     );
+    // Thirds as written by people load, scaled to sum to exactly 1.
+    let c =
+        load("dispatch_config:\n  weights: {quota: 0.333, latency: 0.333, context_fit: 0.333}\n")
+            .expect("thirds load");
+    let w = c.dispatch.weights;
+    assert!((w.quota + w.latency + w.context_fit - 1.0).abs() < 1e-12);
+    assert!((w.quota - 1.0 / 3.0).abs() < 1e-12, "{w:?}");
+    let e = err("dispatch_config:\n  weights: {quota: 0.4, latency: 0.3, context_fit: 0.29}\n");
+    assert_eq!(
+        e.message,
+        "dispatch_config.weights: weights must sum to 1, they sum to 0.99"
+    );
+    let e = err("dispatch_config:\n  max_attempts: 0\n");
+    assert_eq!(
+        e.message,
+        "dispatch_config.max_attempts: expected a whole number from 1 to 100"
+    );
+    let e = err("credentials:\n  cline:\n    max_concurrent: 0\n    api_key: x\n");
+    assert_eq!(
+        e.message,
+        "credentials.cline.max_concurrent: expected a whole number from 1 to 10000"
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("use enabled: false to keep the account out")
+    );
+    let e = err("credentials:\n  cline: {api_key: x}\ndispatch_config:\n  chains: {'': [cline]}\n");
+    assert!(e.message.contains("a chain needs a name"), "{}", e.message);
+    let e = err("credentials:\n  cline:\n    command: [\"{prompt}\"]\n    api_key: x\n");
+    assert!(
+        e.message.contains("the first item is the program to run"),
+        "{}",
+        e.message
+    );
 
     let e = err(
         "credentials:\n  cline: {api_key: x}\ndispatch_config:\n  fallback_chain: [cline, copliot]\n",

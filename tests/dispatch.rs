@@ -1113,3 +1113,20 @@ fn force_account_is_not_held_back_by_max_concurrent() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_prompt_without_the_double_dash_gets_a_tip() {
+    let e = Env::new(&config(
+        &[section("claude", &[("a", "OKOKOKOK", "")], "")],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "fix it"]));
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("tip: the prompt goes after --: xnai dispatch -- \"fix the test\""),
+        "{}",
+        o.stderr
+    );
+    assert!(e.started().is_empty());
+}

@@ -258,6 +258,25 @@ pub fn main() -> i32 {
                 exit::USAGE
             };
             let _ = e.print();
+            // A prompt or command without `--` before it is the most common slip.
+            if e.kind() == clap::error::ErrorKind::UnknownArgument {
+                let tip = match subcommand_of(std::env::args().skip(1)).as_deref() {
+                    Some("dispatch") => {
+                        Some("the prompt goes after --: xnai dispatch -- \"fix the test\"")
+                    }
+                    Some("run") => {
+                        Some("the command goes after --: xnai run PROVIDER/ACCOUNT -- claude")
+                    }
+                    Some("login") => Some("the login tool's own arguments go after --"),
+                    _ => None,
+                };
+                if let Some(tip) = tip {
+                    let _ = std::io::Write::write_fmt(
+                        &mut anstream::stderr(),
+                        format_args!("tip: {tip}\n"),
+                    );
+                }
+            }
             return code;
         }
     };

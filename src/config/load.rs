@@ -920,6 +920,30 @@ impl Walker<'_> {
         }
     }
 
+    /// A whole number in `min..=max`, for settings where 0 means nothing useful.
+    fn uint_from(
+        &self,
+        node: Option<&Node>,
+        path: &str,
+        min: u32,
+        max: u32,
+        zero_hint: Option<&str>,
+    ) -> Result<Option<u32>, ConfigError> {
+        let Some(n) = node else { return Ok(None) };
+        match self.number(Some(n), path)? {
+            None => Ok(None),
+            Some(v) if v.fract() == 0.0 && v >= f64::from(min) && v <= f64::from(max) => {
+                Ok(Some(v as u32))
+            }
+            Some(v) => Err(self.err_at(
+                n,
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: expected a whole number from {min} to {max}"),
+                (v == 0.0).then(|| zero_hint.map(str::to_string)).flatten(),
+            )),
+        }
+    }
+
     fn text_list(&self, node: Option<&Node>, path: &str) -> Result<Vec<String>, ConfigError> {
         let Some(n) = node else {
             return Ok(Vec::new());
@@ -1611,6 +1635,14 @@ impl Walker<'_> {
                     None,
                 ));
             }
+            if argv.first().is_some_and(|a| a.contains("{prompt}")) {
+                return Err(self.err_at(
+                    n,
+                    ConfigErrorKind::InvalidValue,
+                    format!("{p}: the first item is the program to run; it cannot hold {{prompt}}"),
+                    Some("for example [claude, -p, \"{prompt}\"]".to_string()),
+                ));
+            }
             if !argv.iter().any(|a| a.contains("{prompt}")) {
                 return Err(self.err_at(
                     n,
@@ -1624,15 +1656,13 @@ impl Walker<'_> {
             d.command = Some(argv);
         }
         if let Some((n, p)) = self.own_or_inherited(scope, "max_concurrent") {
-            d.max_concurrent = self.uint(Some(n), &p, 10_000)?;
-            if d.max_concurrent == Some(0) {
-                return Err(self.err_at(
-                    n,
-                    ConfigErrorKind::InvalidValue,
-                    format!("{p}: must be at least 1 (use enabled: false to keep the account out)"),
-                    None,
-                ));
-            }
+            d.max_concurrent = self.uint_from(
+                Some(n),
+                &p,
+                1,
+                10_000,
+                Some("use enabled: false to keep the account out"),
+            )?;
         }
         for (key, slot) in [
             ("context_window", &mut d.context_window),
@@ -1714,20 +1744,25 @@ impl Walker<'_> {
                     w[i] = v;
                 }
                 let sum: f64 = w.iter().sum();
-                if (sum - 1.0).abs() > 1e-6 {
+                // Thirds written as 0.333 are meant to sum to 1; anything further off is a typo.
+                if (sum - 1.0).abs() > 1e-3 {
                     return Err(self.err_at(
                         wn,
                         ConfigErrorKind::InvalidValue,
-                        format!("{wp}: weights must sum to 1, they sum to {}", round3(sum)),
+                        format!(
+                            "{wp}: weights must sum to 1, they sum to {}",
+                            (sum * 1e6).round() / 1e6
+                        ),
                         Some(
                             "the defaults are quota 0.4, latency 0.3, context_fit 0.3".to_string(),
                         ),
                     ));
                 }
+                // Scaled to sum to exactly 1, so scores stay within 0..1.
                 Weights {
-                    quota: w[0],
-                    latency: w[1],
-                    context_fit: w[2],
+                    quota: w[0] / sum,
+                    latency: w[1] / sum,
+                    context_fit: w[2] / sum,
                 }
             }
         };
@@ -1738,6 +1773,14 @@ impl Walker<'_> {
             let cp = format!("{p}.chains");
             for (k, v) in self.entries(cn, &cp)? {
                 let kp = format!("{cp}.{}", k.name);
+                if k.name.trim().is_empty() {
+                    return Err(self.err_at(
+                        v,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{cp}: a chain needs a name (--chain NAME selects it)"),
+                        None,
+                    ));
+                }
                 let chain = self.chain(Some(v), &kp, ids)?;
                 if chain.is_empty() {
                     return Err(self.err_at(
@@ -1751,17 +1794,14 @@ impl Walker<'_> {
             }
         }
         let max_attempts = self
-            .uint(get(e, "max_attempts"), &format!("{p}.max_attempts"), 100)?
-            .unwrap_or(d.max_attempts);
-        if max_attempts == 0 {
-            return Err(self.err(
-                node.line,
-                node.col,
-                ConfigErrorKind::InvalidValue,
-                format!("{p}.max_attempts: must be at least 1"),
+            .uint_from(
+                get(e, "max_attempts"),
+                &format!("{p}.max_attempts"),
+                1,
+                100,
                 None,
-            ));
-        }
+            )?
+            .unwrap_or(d.max_attempts);
         let latency_prior_ms =
             match self.number(get(e, "latency_prior_ms"), &format!("{p}.latency_prior_ms"))? {
                 None => d.latency_prior_ms,

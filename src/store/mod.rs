@@ -288,7 +288,8 @@ impl Store {
             .map_err(|e| db_err(path, e))?;
         // A first scan writes tens of MB at once. Copying the WAL into the database right after
         // (at commit, or when xnai exits) would add a third to its time; instead the copy
-        // happens once the WAL passes ~40 MB, during some later write. As with any WAL database
+        // happens once the WAL passes 10,000 pages (160 MB at 16 KiB pages), during some later
+        // write. As with any WAL database
         // at synchronous=NORMAL, a power cut may lose the latest commits but never corrupts
         // the ledger, and since cursors and events are committed together, the next scan simply
         // reads again what was lost.
