@@ -130,6 +130,44 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     run_captured(spec).map(|c| c.outcome)
 }
 
+/// The kernel says ENOENT both for a missing program and for a script whose `#!` interpreter
+/// is missing: name the second, or the user looks for a file that is there.
+fn explain_not_found(program: &std::path::Path, e: std::io::Error) -> std::io::Error {
+    use std::io::Read;
+    if e.kind() != std::io::ErrorKind::NotFound {
+        return e;
+    }
+    let found = if program.components().count() > 1 {
+        program.is_file().then(|| program.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|d| d.join(program))
+                .find(|f| f.is_file())
+        })
+    };
+    let Some(file) = found else {
+        return e;
+    };
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(&file)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let interpreter = head[..n]
+        .split(|c| *c == b'\n')
+        .next()
+        .and_then(|l| l.strip_prefix(b"#!"))
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string);
+    let why = match interpreter {
+        Some(i) => format!("its interpreter {i} (the #! line) does not exist"),
+        None => "the file exists but cannot be loaded (a missing interpreter or library)".into(),
+    };
+    std::io::Error::new(std::io::ErrorKind::NotFound, why)
+}
+
 /// [`run`], calling `on_spawn` with the command's pid as soon as it runs.
 pub fn run_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<Outcome> {
     run_captured_with(spec, on_spawn).map(|c| c.outcome)
@@ -243,7 +281,7 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
             let _ = forwarder.join();
             return Err(Error::Spawn {
                 program: program.to_string_lossy().into_owned(),
-                source: e,
+                source: explain_not_found(std::path::Path::new(program), e),
             });
         }
     };

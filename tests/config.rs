@@ -438,6 +438,14 @@ fn dispatch_and_quota_validation() {
         e.message,
         "dispatch_config.weights: weights must sum to 1, they sum to 0.99"
     );
+    let e = err(
+        "credentials:\n  cline: {api_key: x}\ndispatch_config:\n  fallback_chain: [cline, cline]\n",
+    );
+    assert_eq!(
+        e.message,
+        "dispatch_config.fallback_chain: `cline` is listed twice"
+    );
+    assert_eq!(e.location.map(|l| (l.line, l.col)), Some((4, 27)));
     let e = err("dispatch_config:\n  max_attempts: 0\n");
     assert_eq!(
         e.message,

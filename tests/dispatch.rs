@@ -712,6 +712,19 @@ fn a_missing_agent_is_excluded_and_the_chain_moves_on() {
         "{}",
         o.stderr
     );
+    // A path that is there but not executable says so.
+    std::fs::set_permissions(&e.agent, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--explain", "--dry-run", "--", "x"]));
+    assert!(
+        o.stderr.contains(&format!(
+            "agent `{}` is not executable (chmod +x it)",
+            e.agent.display()
+        )),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -778,12 +791,16 @@ fn dispatch_never_prints_a_secret() {
         )],
         "  fallback_chain: [claude]\n",
     ));
-    // The agent prints its own key: dispatch masks the account's secrets in its output.
+    // The agent prints its own key, and another account's it came across: dispatch masks
+    // every secret of the pool in its output.
     std::fs::write(
         &e.agent,
         AGENT.replace(
             "echo \"did: $1\"",
-            "echo \"did: $1 with $ANTHROPIC_API_KEY\"",
+            &format!(
+                "echo \"did: $1 with $ANTHROPIC_API_KEY, saw {}\"",
+                key("AUTHFAIL", 'a')
+            ),
         ),
     )
     .expect("agent");
@@ -1036,6 +1053,10 @@ fn an_agent_that_cannot_start_skips_every_account_with_that_command() {
     let summary = o.stderr.lines().last().unwrap_or_default();
     assert!(summary.starts_with("xnai dispatch: first/"), "{summary}");
     assert_eq!(summary.matches(" not run (").count(), 1, "{summary}");
+    assert!(
+        summary.contains("its interpreter /nonexistent/interpreter (the #! line) does not exist"),
+        "{summary}"
+    );
     assert!(summary.contains(" → second/a ok in "), "{summary}");
     assert_eq!(e.started(), ["OKOKOKOK"]);
 }
@@ -1129,4 +1150,46 @@ fn a_prompt_without_the_double_dash_gets_a_tip() {
         o.stderr
     );
     assert!(e.started().is_empty());
+}
+
+#[test]
+fn account_state_stays_with_its_account_whatever_the_files_order() {
+    // Not in alphabetical order: zclaude before aclaude, zed before amy; aclaude/bob holds a
+    // malformed key.
+    let text = format!(
+        "credentials:\n  zclaude:\n    kind: claude\n    command: [AGENT, \"{{prompt}}\"]\n    accounts:\n      zed:\n        api_key: {}\n      amy:\n        api_key: {}\n  aclaude:\n    kind: claude\n    command: [AGENT, \"{{prompt}}\"]\n    accounts:\n      bob:\n        api_key: sk-ant-api03-short\n      cat:\n        api_key: {}\ndispatch_config:\n  fallback_chain: [zclaude, aclaude]\n",
+        key("OKOKOKOK", 'a'),
+        key("OKOKOKOK", 'c'),
+        key("RATELIMT", 'b'),
+    );
+    let e = Env::new(&text);
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--dry-run", "--explain", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "zclaude/zed\n", "{}", o.stderr);
+    let bob = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("aclaude/bob"))
+        .unwrap_or_default();
+    assert!(bob.contains("excluded: credential"), "{}", o.stderr);
+    assert_eq!(o.stderr.matches("excluded").count(), 1, "{}", o.stderr);
+    // cat is rate limited once; status shows the hold on cat's row, not on another's.
+    let o = run(e
+        .xnai()
+        .args(["dispatch", "--provider", "aclaude", "--", "x"]));
+    assert_eq!(o.code, 75, "{}", o.stderr);
+    let o = run(e.xnai().env("COLUMNS", "300").args(["status"]));
+    let row = |label: &str| {
+        o.stdout
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("aclaude/cat").contains("rate limited"), "{}", o.stdout);
+    for other in ["aclaude/bob", "zclaude/zed", "zclaude/amy"] {
+        assert!(!row(other).contains("rate limited"), "{}", o.stdout);
+    }
 }

@@ -17,7 +17,8 @@ use crate::quota::{AccountQuota, Evaluator, Status, WindowQuota};
 use crate::store::{Snapshot, Store};
 
 /// Collects every account's usage (progress bar on a terminal) and evaluates it as of
-/// `now_ms`: what `audit` and `status` share.
+/// `now_ms`: what `audit`, `status` and the dispatcher share. The audits are in the order of
+/// `accounts`.
 pub fn gather(
     cfg: &Config,
     accounts: &[&Account],
@@ -96,7 +97,8 @@ pub struct AccountAudit {
     pub collected: Collected,
 }
 
-/// Evaluates every account as of `now_ms`.
+/// Evaluates every account as of `now_ms`, in the order of `accounts` (callers pair the
+/// results with their accounts by position).
 pub fn evaluate(
     config: &Config,
     accounts: &[&Account],
@@ -121,7 +123,6 @@ pub fn evaluate(
             collected: c,
         });
     }
-    out.sort_by(|x, y| (&x.provider, &x.account).cmp(&(&y.provider, &y.account)));
     Ok(out)
 }
 

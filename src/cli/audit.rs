@@ -67,7 +67,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let data = ctx.data_dir()?;
     // Figures read from a damaged ledger may be silently wrong: stop before reporting them.
     Store::open(&data.ledger())?.quick_check()?;
-    let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    // Reports and tables list accounts by provider, then account: stable whatever the
+    // file's order.
+    let mut accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    accounts.sort_by(|x, y| (&x.provider_id, &x.id).cmp(&(&y.provider_id, &y.id)));
     let (audits, mut store) = audit::gather(
         cfg,
         &accounts,

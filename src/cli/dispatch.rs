@@ -330,9 +330,17 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
         ),
         End::AllRotated { untried } => output::error(
             &format!(
-                "stopped after {} attempts (--max-attempts), each rate limited, out of quota or \
-                 refused; {untried} eligible account{} of {chain} not tried",
-                report.attempts.len(),
+                "stopped after {} (--max-attempts), {}rate limited, out of quota or refused; \
+                 {untried} eligible account{} of {chain} not tried",
+                match report.attempts.len() {
+                    1 => "1 attempt".to_string(),
+                    n => format!("{n} attempts"),
+                },
+                if report.attempts.len() == 1 {
+                    ""
+                } else {
+                    "each "
+                },
                 if untried == 1 { "" } else { "s" }
             ),
             Some(

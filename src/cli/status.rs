@@ -271,7 +271,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
     let data = ctx.data_dir()?;
-    let accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    // Reports and tables list accounts by provider, then account: stable whatever the
+    // file's order.
+    let mut accounts: Vec<&crate::config::Account> = cfg.accounts().collect();
+    accounts.sort_by(|x, y| (&x.provider_id, &x.id).cmp(&(&y.provider_id, &y.id)));
     let tty = std::io::stdout().is_terminal();
     let as_of = args.as_of.as_deref().map(super::parse_as_of).transpose()?;
     crate::store::Store::open(&data.ledger())?.quick_check()?;

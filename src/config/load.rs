@@ -1842,7 +1842,18 @@ impl Walker<'_> {
     ) -> Result<Vec<String>, ConfigError> {
         let chain = self.text_list(node, path)?;
         if let Some(Value::Seq(items)) = node.map(|n| &n.value) {
-            for (item, id) in items.iter().zip(&chain) {
+            for (i, (item, id)) in items.iter().zip(&chain).enumerate() {
+                if chain[..i].contains(id) {
+                    return Err(self.err_at(
+                        item,
+                        ConfigErrorKind::InvalidValue,
+                        format!("{path}: {} is listed twice", show(id)),
+                        Some(
+                            "a provider's accounts are all tried at its place in the chain"
+                                .to_string(),
+                        ),
+                    ));
+                }
                 if !ids.contains(&id.as_str()) {
                     let hint = match did_you_mean(id, ids.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),

@@ -70,7 +70,16 @@ pub fn chain_of(cfg: &Config, chain: Option<&str>, providers: &[String]) -> Resu
             .join(", ")
     };
     if !providers.is_empty() {
-        for p in providers {
+        for (i, p) in providers.iter().enumerate() {
+            if providers[..i].contains(p) {
+                return Err(Error::usage(
+                    format!("--provider {} is given twice", crate::config::show_name(p)),
+                    Some(
+                        "each provider's accounts are all tried at its place in the chain"
+                            .to_string(),
+                    ),
+                ));
+            }
             if cfg.provider(p).is_none() {
                 return Err(Error::usage(
                     format!("no provider {}", crate::config::show_name(p)),
@@ -443,7 +452,17 @@ pub fn dispatch(
         );
         let _ = state.release(lease);
         let ran = match result {
-            Ok(r) => r,
+            Ok(Tried::Ran(r)) => r,
+            Ok(Tried::NotRun(why)) => {
+                // The account's instance could not be prepared (its credential changed since
+                // the check, a file is unwritable): the next account may do.
+                attempts.push(Attempt {
+                    label,
+                    what: format!("not run ({why})"),
+                });
+                last = Some((exit::OWN_FAILURE, false));
+                continue;
+            }
             Err(e @ Error::Spawn { .. }) => {
                 // The agent could not start: nothing ran. Accounts with the same command would
                 // fail the same way; try the next account with another.
@@ -619,7 +638,7 @@ fn attempt(
     req: &Request<'_>,
     forced: bool,
     on_spawn: &mut dyn FnMut(u32),
-) -> Result<Ran> {
+) -> Result<Tried> {
     let started = jiff::Timestamp::now();
     let act = session::activate(
         cfg,
@@ -628,7 +647,11 @@ fn attempt(
         started,
         Policy::from(forced, cfg),
         &req.caller_env,
-    )?;
+    );
+    let act = match act {
+        Ok(a) => a,
+        Err(e) => return Ok(Tried::NotRun(e.to_string())),
+    };
     for n in &act.notes {
         output::warn(n);
     }
@@ -670,7 +693,9 @@ fn attempt(
             .map(|v| (v.name.clone(), v.expose().to_string()))
             .collect(),
         env_remove: act.unset.clone(),
-        mask: act.mask.clone(),
+        // Every secret of the pool, not only this account's: an agent working in a repository
+        // may come across another account's key (a credential file, an environment dump).
+        mask: pool_mask(cfg, &act.mask),
         capture: true,
         // The task is the prompt: an agent must not wait on (or eat) xnai's stdin, and a
         // retry on another account must see the same input.
@@ -689,13 +714,34 @@ fn attempt(
         let _ = store.finish_run(id, duration, code, signal);
     }
     let c = captured?;
-    Ok(Ran {
+    Ok(Tried::Ran(Ran {
         outcome: c.outcome,
         tail: c.tail,
         interrupted: c.interrupted,
         started_ms: started.as_millisecond(),
         duration_ms: duration,
-    })
+    }))
+}
+
+/// `own` (the account's secrets with their masked forms) plus every other secret in `cfg`.
+fn pool_mask(cfg: &Config, own: &[(String, String)]) -> Vec<(String, String)> {
+    let mut mask = own.to_vec();
+    for a in cfg.accounts() {
+        for (_, f) in &a.secrets {
+            if !f.value.is_blank() && !mask.iter().any(|(s, _)| s == f.value.expose()) {
+                mask.push((f.value.expose().to_string(), f.value.masked()));
+            }
+        }
+    }
+    mask
+}
+
+/// Whether an attempt ran the agent.
+enum Tried {
+    /// It did.
+    Ran(Ran),
+    /// The account's instance could not be prepared: why.
+    NotRun(String),
 }
 
 /// The account `xnai run auto` runs on, the ledger, and its lease (none when forced).

@@ -90,6 +90,13 @@ impl Exclusion {
             Exclusion::NoCommand => {
                 "no agent command: set `command:` in its provider section".to_string()
             }
+            Exclusion::AgentMissing { program } if program.contains('/') => {
+                if std::path::Path::new(program).is_file() {
+                    format!("agent `{program}` is not executable (chmod +x it)")
+                } else {
+                    format!("agent `{program}` does not exist")
+                }
+            }
             Exclusion::AgentMissing { program } => {
                 format!("agent `{program}` is not installed (not found on PATH)")
             }

@@ -214,8 +214,11 @@ pub fn classify(
         return Verdict::Failed;
     };
     match failure {
+        // A rate limit passes within hours; a day-long "Retry-After" is a bogus header, or a
+        // quota the patterns did not name, which a day's hold (then another) covers without
+        // losing the account for a month. A `--clear` lifts it sooner.
         Failure::RateLimited => Verdict::RateLimited {
-            until_ms: retry_at(&text, now_ms),
+            until_ms: retry_at(&text, now_ms).map(|t| t.min(now_ms + MAX_RATE_LIMIT_MS)),
         },
         Failure::QuotaExhausted => Verdict::QuotaExhausted {
             until_ms: retry_at(&text, now_ms),
@@ -244,6 +247,9 @@ pub fn last_lines(output: &[u8], n: usize) -> &[u8] {
     }
     &tail[..end]
 }
+
+/// Longest hold for a rate limit.
+const MAX_RATE_LIMIT_MS: i64 = 86_400_000;
 
 /// Latest sensible retry time: a month ahead at most.
 const MAX_AHEAD_MS: i64 = 31 * 86_400_000;
@@ -608,6 +614,18 @@ mod tests {
             Verdict::Failed
         );
         assert_eq!(classify(2, b"", &p(), NOW), Verdict::Failed);
+        assert_eq!(
+            classify(
+                1,
+                b"429 Too Many Requests\nRetry-After: 99999999999",
+                &p(),
+                NOW
+            ),
+            Verdict::RateLimited {
+                until_ms: Some(NOW + 86_400_000)
+            },
+            "a rate limit holds a day at most"
+        );
     }
 
     #[test]
