@@ -315,7 +315,8 @@ fn provider_reported_percentages() {
         .expect("weekly");
     assert_eq!(week.status, Status::Exhausted);
     assert_eq!(q.status, Status::Exhausted);
-    // After the 5-hour reset with no request since: nothing used.
+    // After the 5-hour reset with no report since: the window rolled over, and what it has
+    // used is unknown (not the stale 85 %, nor an invented 0 %).
     let q = Evaluator::new(&store, &cfg, ms("2026-12-03T14:30:00Z"))
         .account(account, Some(id))
         .expect("evaluate");
@@ -324,5 +325,123 @@ fn provider_reported_percentages() {
         .iter()
         .find(|w| w.window == QuotaWindow::Rolling5h)
         .expect("5h");
-    assert_eq!((five.percent, five.status), (Some(0.0), Status::Active));
+    assert_eq!(
+        (five.used, five.percent, five.status),
+        (None, None, Status::Unknown)
+    );
+    assert_eq!(five.start_ms, Some(ms("2026-12-03T14:00:00Z")));
+    assert_eq!(five.next_reset_ms, Some(ms("2026-12-03T19:00:00Z")));
+    assert_eq!(five.projection, None);
+    // Several windows later the reset is rolled forward past now.
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-04T01:00:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!(five.start_ms, Some(ms("2026-12-04T00:00:00Z")));
+    assert_eq!(five.next_reset_ms, Some(ms("2026-12-04T05:00:00Z")));
+}
+
+/// A Codex account whose ledger holds only `obs`.
+fn codex_with(obs: &[Observation]) -> (tempfile::TempDir, Store, i64, Config) {
+    let text = format!(
+        "credentials:\n  codex:\n    accounts:\n      pro:\n        api_key: sk-proj-{}\n",
+        "k".repeat(60)
+    );
+    let cfg = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut store = Store::open(&dir.path().join("xnai.db")).expect("ledger");
+    let id = store.account_id("codex", "pro").expect("id");
+    let tagged: Vec<(&'static str, Observation)> =
+        obs.iter().map(|o| ("codex", o.clone())).collect();
+    store
+        .save_scan(id, std::iter::empty(), &[], &tagged)
+        .expect("save");
+    (dir, store, id, cfg)
+}
+
+#[test]
+fn reports_a_minute_apart_give_no_absurd_burn() {
+    let o = |window: &str, minutes: i64, at: &str, used: f64, resets: &str| Observation {
+        observed_ms: ms(at),
+        window: window.to_string(),
+        window_minutes: Some(minutes),
+        used_percent: used,
+        resets_at_ms: Some(ms(resets)),
+    };
+    let (_d, store, id, cfg) = codex_with(&[
+        // A week that started on Monday 30 November, reported twice a minute apart.
+        o(
+            "secondary",
+            10080,
+            "2026-12-03T10:00:00Z",
+            50.0,
+            "2026-12-07T00:00:00Z",
+        ),
+        o(
+            "secondary",
+            10080,
+            "2026-12-03T10:01:00Z",
+            52.0,
+            "2026-12-07T00:00:00Z",
+        ),
+        // A 5-hour window opened at 10:00, reported at 10:01 and 10:02.
+        o(
+            "primary",
+            300,
+            "2026-12-03T10:01:00Z",
+            5.0,
+            "2026-12-03T15:00:00Z",
+        ),
+        o(
+            "primary",
+            300,
+            "2026-12-03T10:02:00Z",
+            8.0,
+            "2026-12-03T15:00:00Z",
+        ),
+    ]);
+    let account = cfg.accounts().next().expect("a");
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-03T10:05:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let week = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Weekly)
+        .expect("weekly");
+    // Anchored at the week's start with 0 %: about 52 % in 3.4 days, not 2 % a minute
+    // (2,880 % a day, out in 24 minutes).
+    let burn = week.burn_rate_per_day.expect("burn");
+    assert!((10.0..20.0).contains(&burn), "{burn}");
+    let out = week
+        .projection
+        .and_then(|p| p.exhaustion_ms)
+        .expect("runs out at this rate");
+    assert!(out > ms("2026-12-05T00:00:00Z"), "{out}");
+    // Anchored at 10:00, the 5-hour series spans 2 minutes: too short for a rate.
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!(five.burn_rate_per_day, None);
+    assert_eq!(five.percent, Some(8.0));
+}
+
+#[test]
+fn no_usage_means_an_unknown_burn_for_what_no_log_records() {
+    let cfg = config(
+        "          - {limit: 2000, unit: completions, window: monthly}
+          - {limit: 1000, unit: tokens, window: monthly}",
+    );
+    let l = ledger();
+    let ws = windows(&cfg, &l, ms("2026-12-03T00:00:00Z"));
+    assert_eq!(ws[0].unit, QuotaUnit::Completions);
+    assert_eq!(ws[0].burn_rate_per_day, None);
+    // Tokens are logged: none used is a real 0 a day.
+    assert_eq!(ws[1].burn_rate_per_day, Some(0.0));
 }

@@ -24,6 +24,8 @@ pub const BURN_DAYS: i64 = 7;
 const OBSERVATION_MAX_AGE_MS: i64 = 8 * DAY_MS;
 /// The shortest elapsed time a 5-hour window's rate is extrapolated from.
 const MIN_BLOCK_ELAPSED_MS: i64 = 15 * 60 * 1000;
+/// The shortest span of provider reports a burn rate is fitted over.
+const MIN_BURN_SPAN_MS: i64 = 15 * 60 * 1000;
 
 /// Where a window stands. Ordered: a later variant is worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -374,6 +376,10 @@ impl<'a> Evaluator<'a> {
     /// Use per day from the ledger's daily totals: the slope of cumulative use over the last
     /// [`BURN_DAYS`] days (or since the account's first use, if later).
     fn ledger_burn(&self, id: i64, unit: QuotaUnit) -> Result<Option<f64>> {
+        // No log records these: a rate of 0 would claim nothing was used.
+        if matches!(unit, QuotaUnit::Completions | QuotaUnit::Percent) {
+            return Ok(None);
+        }
         let now = self.now_ms;
         let today = now.div_euclid(DAY_MS);
         let Some(first) = self.store.first_usage_day(id)? else {
@@ -436,49 +442,49 @@ impl<'a> Evaluator<'a> {
         let Some((src, o)) = latest else {
             return w;
         };
-        let window_ms = o.window_minutes.map(|m| m * 60_000);
+        let window_ms = o.window_minutes.filter(|m| *m > 0).map(|m| m * 60_000);
         w.source = format!("{src} rate_limits");
         w.note = Some(format!(
             "reported by {src} at {}",
             crate::output::iso_ms(o.observed_ms)
         ));
-        let reset_passed = o.resets_at_ms.is_some_and(|r| r <= now);
-        let used_percent = if reset_passed {
-            // No request since the reset, or the tool would have logged a newer report.
+        w.burn_rate_per_day = observed_burn(
+            all.iter()
+                .filter(|(s, x)| {
+                    *s == src && x.window == o.window && x.observed_ms >= now - BURN_DAYS * DAY_MS
+                })
+                .map(|(_, x)| x),
+            window_ms,
+            limit_v,
+        );
+        if let Some(reset) = o.resets_at_ms.filter(|r| *r <= now) {
+            // The window the report was about is over and the tool has not reported since: the
+            // old percentage is stale and nothing says how much the new window has used.
+            match window_ms {
+                Some(len) => {
+                    let start = reset + (now - reset) / len * len;
+                    w.start_ms = Some(start);
+                    w.next_reset_ms = Some(start + len);
+                }
+                None => w.start_ms = Some(reset),
+            }
             w.note = Some(format!(
-                "reset at {}; nothing used since",
-                crate::output::iso_ms(o.resets_at_ms.unwrap_or(now))
+                "reset at {}; {src} has not reported since: usage unknown until it does",
+                crate::output::iso_ms(reset)
             ));
-            0.0
-        } else {
-            w.start_ms = match (o.resets_at_ms, window_ms) {
-                (Some(r), Some(len)) => Some(r - len),
-                _ => None,
-            };
-            w.next_reset_ms = o.resets_at_ms;
-            o.used_percent
+            return w;
+        }
+        w.start_ms = match (o.resets_at_ms, window_ms) {
+            (Some(r), Some(len)) => Some(r - len),
+            _ => None,
         };
+        w.next_reset_ms = o.resets_at_ms;
+        let used_percent = o.used_percent;
         let used = used_percent / 100.0 * limit_v;
         w.used = Some(used);
         w.remaining = Some((limit_v - used).max(0.0));
         w.percent = Some(used_percent);
         w.status = classify(used_percent, self.thresholds());
-        // History of the same window, reset-aware.
-        let points: Vec<Point> = all
-            .iter()
-            .filter(|(s, x)| {
-                *s == src && x.window == o.window && x.observed_ms >= now - BURN_DAYS * DAY_MS
-            })
-            .map(|(_, x)| Point {
-                t_ms: x.observed_ms,
-                used: x.used_percent / 100.0 * limit_v,
-                window_start_ms: match (x.resets_at_ms, window_ms) {
-                    (Some(r), Some(len)) => Some(r - len),
-                    _ => None,
-                },
-            })
-            .collect();
-        w.burn_rate_per_day = burn::slope_per_day(&burn::cumulative(&points));
         // A 5-hour window is judged by its own pace, as with the ledger's.
         w.pace_per_day = match (win, w.start_ms) {
             (QuotaWindow::Rolling5h, Some(start)) => Some(window_pace(used, start, now)),
@@ -500,6 +506,64 @@ impl<'a> Evaluator<'a> {
         ));
         w
     }
+}
+
+/// The burn rate of a provider-reported window, per day in units of `limit`, from its reports
+/// over the last days (reset-aware). Each window's series is anchored at its start with
+/// nothing used, since the percentage counts from there; and a series spanning less than
+/// [`MIN_BURN_SPAN_MS`] gives no rate at all: two reports a minute apart would otherwise
+/// extrapolate to thousands of percent a day.
+fn observed_burn<'o>(
+    history: impl Iterator<Item = &'o Observation>,
+    window_ms: Option<i64>,
+    limit: f64,
+) -> Option<f64> {
+    let mut points: Vec<Point> = history
+        .map(|x| Point {
+            t_ms: x.observed_ms,
+            used: x.used_percent / 100.0 * limit,
+            window_start_ms: match (x.resets_at_ms, window_ms) {
+                (Some(r), Some(len)) => Some(r - len),
+                _ => None,
+            },
+        })
+        .collect();
+    // Reports of one window can give its reset a few seconds apart (`resets_in_seconds` is
+    // relative to the report): starts that close together are one window, not resets.
+    let tolerance = window_ms.map_or(0, |len| (len / 2).min(10 * 60_000));
+    let mut starts: Vec<i64> = points.iter().filter_map(|p| p.window_start_ms).collect();
+    starts.sort_unstable();
+    let mut canonical: Vec<i64> = Vec::new();
+    for s in starts {
+        if canonical.last().is_none_or(|c| s - c > tolerance) {
+            canonical.push(s);
+        }
+    }
+    for p in &mut points {
+        if let Some(s) = p.window_start_ms {
+            p.window_start_ms = canonical.iter().rev().find(|c| **c <= s).copied();
+        }
+    }
+    for c in &canonical {
+        let first = points
+            .iter()
+            .filter(|p| p.window_start_ms == Some(*c))
+            .map(|p| p.t_ms)
+            .min();
+        if first.is_some_and(|t| *c <= t) {
+            points.push(Point {
+                t_ms: *c,
+                used: 0.0,
+                window_start_ms: Some(*c),
+            });
+        }
+    }
+    let first = points.iter().map(|p| p.t_ms).min()?;
+    let last = points.iter().map(|p| p.t_ms).max()?;
+    if last - first < MIN_BURN_SPAN_MS {
+        return None;
+    }
+    burn::slope_per_day(&burn::cumulative(&points))
 }
 
 /// Use per day at the pace since a window opened (at least [`MIN_BLOCK_ELAPSED_MS`] counted, so
