@@ -413,3 +413,41 @@ fn an_unwritable_output_still_shows_the_alerts() {
     assert!(o.stdout.contains("critical codex/pro"), "{}", o.stdout);
     assert!(!o.stdout.contains("report: "), "{}", o.stdout);
 }
+
+#[test]
+fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/real/claude-code/quotaglance-usage-limit-reached.jsonl");
+    assert!(fixture.exists(), "../shared must sit next to the repository");
+    std::fs::copy(&fixture, dir.join("s.jsonl")).expect("copy");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 1000, unit: tokens, window: rolling_5h}}]\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+    ));
+    let at = |as_of: &str| -> Value {
+        let o = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["audit", "--json", "--as-of", as_of]));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str(&o.stdout).expect("json")
+    };
+    // Logged at 11:40:02 UTC: out until 1791043200, 16:00 UTC.
+    let v = at("2026-10-03T12:00:00Z");
+    let q = &v["quotas"][0];
+    assert_eq!(q["status"], "exhausted", "{q}");
+    assert_eq!(q["windows"][0]["window"], "rolling_5h");
+    assert_eq!(q["windows"][0]["exhausted_until"], "2026-10-03T16:00:00Z");
+    assert_eq!(q["next_reset"], "2026-10-03T16:00:00Z");
+    let alert = v["alerts"][0]["message"].as_str().unwrap_or_default();
+    assert!(alert.contains("usage limit reached"), "{alert}");
+    // After it lifted: no longer exhausted.
+    let v = at("2026-10-03T16:30:00Z");
+    assert_eq!(v["quotas"][0]["status"], "active", "{}", v["quotas"][0]);
+    assert!(v["quotas"][0]["windows"][0].get("exhausted_until").is_none());
+}

@@ -445,3 +445,84 @@ fn no_usage_means_an_unknown_burn_for_what_no_log_records() {
     // Tokens are logged: none used is a real 0 a day.
     assert_eq!(ws[1].burn_rate_per_day, Some(0.0));
 }
+
+/// Saves a Claude Code usage-limit notice logged at `at` that lifts at `lifts`.
+fn notice(l: &mut Ledger, at: i64, lifts: i64) {
+    let o = Observation {
+        observed_ms: at,
+        window: xnai::usage::LIMIT_REACHED.to_string(),
+        window_minutes: None,
+        used_percent: 100.0,
+        resets_at_ms: Some(lifts),
+    };
+    l.store
+        .save_scan(l.id, std::iter::empty(), &[], &[("claude", o)])
+        .expect("save");
+}
+
+#[test]
+fn a_usage_limit_notice_exhausts_the_five_hour_window_until_it_lifts() {
+    let cfg = config(
+        "          - {limit: 1000000, unit: tokens, window: weekly}
+          - {limit: 1000, unit: tokens, window: rolling_5h}",
+    );
+    let mut l = ledger();
+    record(&mut l, &[(ms("2026-10-03T11:00:00Z"), 400)]);
+    notice(
+        &mut l,
+        ms("2026-10-03T11:40:02Z"),
+        ms("2026-10-03T16:00:00Z"),
+    );
+    let ws = windows(&cfg, &l, ms("2026-10-03T12:00:00Z"));
+    let (week, five) = (&ws[0], &ws[1]);
+    assert_eq!(five.window, QuotaWindow::Rolling5h);
+    // 40 % by the ledger's count, but the agent says it is out: exhausted until 16:00.
+    assert_eq!(five.percent, Some(40.0));
+    assert_eq!(five.status, Status::Exhausted);
+    assert_eq!(five.next_reset_ms, Some(ms("2026-10-03T16:00:00Z")));
+    assert_eq!(five.exhausted_until_ms, Some(ms("2026-10-03T16:00:00Z")));
+    assert_eq!(week.status, Status::Active);
+    assert_eq!(week.exhausted_until_ms, None);
+    // Once it has lifted the notice says nothing.
+    let ws = windows(&cfg, &l, ms("2026-10-03T16:00:01Z"));
+    assert_eq!(
+        (ws[1].status, ws[1].exhausted_until_ms),
+        (Status::Active, None)
+    );
+    // Nor before it was logged (an audit as of an earlier time).
+    let ws = windows(&cfg, &l, ms("2026-10-03T11:30:00Z"));
+    assert_eq!(ws[1].status, Status::Active);
+}
+
+#[test]
+fn a_usage_limit_notice_without_limits_adds_an_exhausted_window() {
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n",
+        "A".repeat(90)
+    );
+    let bare = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let mut l = ledger();
+    notice(
+        &mut l,
+        ms("2026-10-03T11:40:02Z"),
+        ms("2026-10-03T16:00:00Z"),
+    );
+    let q = Evaluator::new(&l.store, &bare, ms("2026-10-03T12:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert_eq!(q.status, Status::Exhausted);
+    assert_eq!(q.windows.len(), 1);
+    let w = &q.windows[0];
+    assert_eq!(
+        (w.window, w.percent, w.next_reset_ms),
+        (
+            QuotaWindow::Rolling5h,
+            None,
+            Some(ms("2026-10-03T16:00:00Z"))
+        )
+    );
+    let q = Evaluator::new(&l.store, &bare, ms("2026-10-03T17:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert!(q.windows.is_empty());
+}

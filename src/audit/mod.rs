@@ -191,6 +191,16 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
             .map(|r| format!(" until the reset at {}", crate::output::iso_ms(r)))
             .unwrap_or_default();
         match w.status {
+            Status::Exhausted if w.exhausted_until_ms.is_some() => out.push(alert(
+                Level::Critical,
+                format!(
+                    "{what} exhausted: the agent reported its usage limit reached{}",
+                    w.percent
+                        .map(|p| format!(" (the ledger counts {}{of})", pct(p)))
+                        .unwrap_or_default()
+                ),
+                format!("use another account{reset}"),
+            )),
             Status::Exhausted => out.push(alert(
                 Level::Critical,
                 format!("{what} exhausted: {}{of}", pct(w.percent.unwrap_or(100.0))),

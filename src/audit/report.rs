@@ -150,6 +150,9 @@ pub struct WindowEntry {
     /// Why something is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The agent reported the limit reached: exhausted until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exhausted_until: Option<String>,
 }
 
 /// `collection` of an entry.
@@ -208,6 +211,7 @@ fn window_entry(w: &WindowQuota) -> WindowEntry {
         runs_out_before_reset: p.is_some_and(|p| p.runs_out_before_reset),
         source: w.source.clone(),
         note: w.note.clone(),
+        exhausted_until: w.exhausted_until_ms.map(iso_ms),
     }
 }
 

@@ -47,6 +47,10 @@ const BAR: usize = 16;
 
 fn bar(w: &WindowQuota) -> Cell {
     let Some(p) = w.percent else {
+        // The agent said the limit is reached, without a percentage.
+        if w.status == Status::Exhausted {
+            return Cell::styled(format!("{:<BAR$}  exhausted", ""), style::BAD);
+        }
         return Cell::styled(format!("{:<BAR$}  unknown", ""), style::DIM);
     };
     let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;

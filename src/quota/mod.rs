@@ -101,6 +101,9 @@ pub struct WindowQuota {
     pub source: String,
     /// Why something is unknown, or how to read it.
     pub note: Option<String>,
+    /// The tool said the limit is reached (Claude Code's usage-limit notice): exhausted until
+    /// then, whatever the figures say.
+    pub exhausted_until_ms: Option<i64>,
 }
 
 impl WindowQuota {
@@ -256,12 +259,81 @@ impl<'a> Evaluator<'a> {
             }
             windows.push(self.observed(win, None, Some((src.clone(), o.clone())), &observations));
         }
+        if let Some((src, notice)) = limit_reached(&observations, self.now_ms) {
+            self.mark_limit_reached(&mut windows, &src, &notice);
+        }
         let status = windows
             .iter()
             .map(|w| w.status)
             .max()
             .unwrap_or(Status::Unknown);
         Ok(AccountQuota { windows, status })
+    }
+
+    /// Marks the window a usage-limit notice is about exhausted until it lifts: the 5-hour
+    /// window, else the tightest, else the first; with no window at all, one is added for
+    /// it (5-hour when it lifts within five hours of the notice, else weekly), so the account
+    /// shows as out and the dispatcher leaves it alone.
+    fn mark_limit_reached(&self, windows: &mut Vec<WindowQuota>, src: &str, o: &Observation) {
+        let Some(until) = o.resets_at_ms else { return };
+        let now = self.now_ms;
+        let note = format!(
+            "{src} reported its usage limit reached at {}; it lifts at {}",
+            crate::output::iso_ms(o.observed_ms),
+            crate::output::iso_ms(until)
+        );
+        let tightest = AccountQuota {
+            windows: windows.clone(),
+            status: Status::Unknown,
+        }
+        .tightest()
+        .map(WindowQuota::key);
+        let at = windows
+            .iter()
+            .position(|w| w.window == QuotaWindow::Rolling5h)
+            .or_else(|| tightest.and_then(|k| windows.iter().position(|w| w.key() == k)))
+            .or_else(|| (!windows.is_empty()).then_some(0));
+        let w = match at {
+            Some(i) => &mut windows[i],
+            None => {
+                let five_hours = until - o.observed_ms <= 5 * 3_600_000 + 60_000;
+                windows.push(WindowQuota {
+                    unit: QuotaUnit::Percent,
+                    window: if five_hours {
+                        QuotaWindow::Rolling5h
+                    } else {
+                        QuotaWindow::Weekly
+                    },
+                    limit: None,
+                    used: None,
+                    remaining: None,
+                    percent: None,
+                    status: Status::Unknown,
+                    start_ms: None,
+                    next_reset_ms: None,
+                    burn_rate_per_day: None,
+                    pace_per_day: None,
+                    projection: None,
+                    source: format!("{src} usage-limit notice"),
+                    note: None,
+                    exhausted_until_ms: None,
+                });
+                let last = windows.len() - 1;
+                &mut windows[last]
+            }
+        };
+        w.status = Status::Exhausted;
+        w.next_reset_ms = Some(until);
+        w.exhausted_until_ms = Some(until);
+        w.projection = Some(Projection {
+            days_until_exhaustion: Some(0.0),
+            exhaustion_ms: Some(now),
+            runs_out_before_reset: true,
+        });
+        w.note = Some(match w.note.take() {
+            Some(old) if w.source == "ledger" => format!("{note} ({old})"),
+            _ => note,
+        });
     }
 
     fn thresholds(&self) -> &Thresholds {
@@ -296,6 +368,7 @@ impl<'a> Evaluator<'a> {
             projection: None,
             source: "ledger".to_string(),
             note: None,
+            exhausted_until_ms: None,
         };
         let (span, block_events) = if limit.window == QuotaWindow::Rolling5h {
             // The 5-hour window open now, found from the blocks of the last two days.
@@ -438,6 +511,7 @@ impl<'a> Evaluator<'a> {
             projection: None,
             source: "none".to_string(),
             note: Some("no provider report of this window in the last 8 days".to_string()),
+            exhausted_until_ms: None,
         };
         let Some((src, o)) = latest else {
             return w;
@@ -571,6 +645,20 @@ fn observed_burn<'o>(
 fn window_pace(used: f64, start_ms: i64, now_ms: i64) -> f64 {
     let elapsed = (now_ms - start_ms).max(MIN_BLOCK_ELAPSED_MS);
     used / (elapsed as f64 / DAY_MS as f64)
+}
+
+/// The latest usage-limit notice that still holds at `now_ms` (it lifts later), with its
+/// source.
+fn limit_reached(
+    observations: &[(String, Observation)],
+    now_ms: i64,
+) -> Option<(String, Observation)> {
+    observations
+        .iter()
+        .rev()
+        .find(|(_, o)| o.window == crate::usage::LIMIT_REACHED)
+        .filter(|(_, o)| o.resets_at_ms.is_some_and(|r| r > now_ms))
+        .cloned()
 }
 
 fn latest_for_window(
