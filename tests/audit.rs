@@ -316,7 +316,17 @@ fn status_shows_a_bar_per_window() {
     assert!(row.contains("tokens/rolling_5h"), "{row}");
     assert!(row.contains("██████████████░░   85%"), "{row}");
     assert!(row.contains("850 / 1,000"), "{row}");
-    assert!(out.stdout.contains("no limit configured"), "{}", out.stdout);
+    // The cline account has no limit: its usage shows all the same, never a percentage.
+    let cline = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("cline/default "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        cline.contains(" tokens ") && cline.contains("no limit") && cline.contains("0 this week"),
+        "{cline}"
+    );
+    assert!(!cline.contains('%'), "{cline}");
     assert!(!out.stdout.contains('\x1b'), "NO_COLOR");
 
     let out = run(home
@@ -330,6 +340,24 @@ fn status_shows_a_bar_per_window() {
     assert_eq!(w["status"], "warning");
     assert_eq!(v["accounts"][1]["provider"], "cline");
     assert_eq!(v["accounts"][1]["windows"], serde_json::json!([]));
+    // Every account carries its usage, limited or not: claude/a's 500 + 350 tokens, 40 and
+    // 20 minutes ago, count for today unless UTC midnight came between.
+    let usage = &v["accounts"][0]["usage"];
+    let now = jiff::Timestamp::now();
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let on_today = |mins: i64, n: u64| {
+        let t = (now - jiff::SignedDuration::from_mins(mins))
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        if t.date() == today { n } else { 0 }
+    };
+    assert_eq!(
+        usage["today"]["tokens"].as_u64(),
+        Some(on_today(40, 500) + on_today(20, 350)),
+        "{usage}"
+    );
+    assert_eq!(usage["today"]["cost_usd"], Value::Null, "{usage}");
+    assert_eq!(v["accounts"][1]["usage"]["this_month"]["tokens"], 0);
+    assert_eq!(v["accounts"][1]["usage"]["tokens_burn_per_day"], 0.0);
 }
 
 #[test]
@@ -421,7 +449,10 @@ fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/real/claude-code/quotaglance-usage-limit-reached.jsonl");
-    assert!(fixture.exists(), "../shared must sit next to the repository");
+    assert!(
+        fixture.exists(),
+        "../shared must sit next to the repository"
+    );
     std::fs::copy(&fixture, dir.join("s.jsonl")).expect("copy");
     let cfg = home.config(&format!(
         "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 1000, unit: tokens, window: rolling_5h}}]\n",
@@ -449,5 +480,9 @@ fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
     // After it lifted: no longer exhausted.
     let v = at("2026-10-03T16:30:00Z");
     assert_eq!(v["quotas"][0]["status"], "active", "{}", v["quotas"][0]);
-    assert!(v["quotas"][0]["windows"][0].get("exhausted_until").is_none());
+    assert!(
+        v["quotas"][0]["windows"][0]
+            .get("exhausted_until")
+            .is_none()
+    );
 }

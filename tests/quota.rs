@@ -526,3 +526,58 @@ fn a_usage_limit_notice_without_limits_adds_an_exhausted_window() {
         .expect("evaluate");
     assert!(q.windows.is_empty());
 }
+
+#[test]
+fn usage_is_reported_for_today_the_iso_week_and_the_month_whatever_the_limits() {
+    // No limits at all: the usage still shows, and no percentage is made up.
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n",
+        "A".repeat(90)
+    );
+    let bare = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let mut l = ledger();
+    let mut with_cost = event(9, ms("2026-12-01T09:00:00Z"), 200);
+    with_cost.cost_usd = Some(0.5);
+    let evs = [
+        // Sunday 29 November: last ISO week, last month.
+        event(1, ms("2026-11-29T12:00:00Z"), 1000),
+        // Monday 30 November: this week, last month.
+        event(2, ms("2026-11-30T10:00:00Z"), 100),
+        with_cost,
+        // Thursday 3 December, today.
+        event(4, ms("2026-12-03T08:00:00Z"), 50),
+        // After the evaluation time: ignored.
+        event(5, ms("2026-12-03T20:00:00Z"), 7),
+    ];
+    let mut sorted: Vec<&Event> = evs.iter().collect();
+    sorted.sort_by_key(|e| e.key as i64);
+    l.store
+        .save_scan(l.id, sorted.into_iter().map(|e| ("claude", e)), &[], &[])
+        .expect("save");
+    let q = Evaluator::new(&l.store, &bare, ms("2026-12-03T18:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert!(q.windows.is_empty());
+    let u = q.usage.expect("usage");
+    assert_eq!(
+        (u.today.start_ms, u.today.tokens, u.today.requests),
+        (ms("2026-12-03T00:00:00Z"), 50, 1)
+    );
+    assert_eq!(
+        (u.week.start_ms, u.week.tokens, u.week.requests),
+        (ms("2026-11-30T00:00:00Z"), 350, 3)
+    );
+    assert_eq!(
+        (u.month.start_ms, u.month.tokens, u.month.requests),
+        (ms("2026-12-01T00:00:00Z"), 250, 2)
+    );
+    // Cost where the log records it: one of the month's two requests.
+    assert_eq!(u.today.cost_usd, None);
+    assert_eq!((u.month.cost_usd, u.month.cost_events), (Some(0.5), 1));
+    assert!(u.tokens_burn_per_day.is_some_and(|b| b > 0.0));
+    // An account the ledger has never seen: unknown, not zero.
+    let q = Evaluator::new(&l.store, &bare, ms("2026-12-03T18:00:00Z"))
+        .account(bare.accounts().next().expect("a"), None)
+        .expect("evaluate");
+    assert_eq!(q.usage, None);
+}

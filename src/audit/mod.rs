@@ -11,7 +11,7 @@ pub use report::{Format, ReportDoc, build, file_name, render, write};
 use serde::Serialize;
 
 use crate::check::{self, CheckResult, State};
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, QuotaUnit};
 use crate::error::Result;
 use crate::quota::{AccountQuota, Evaluator, Status, WindowQuota};
 use crate::store::{Snapshot, Store};
@@ -134,11 +134,18 @@ fn pct(p: f64) -> String {
     }
 }
 
-fn amount(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        crate::output::thousands(v as u64)
+/// An amount of `unit` for people: money with two decimals (`$8.53`), anything else rounded
+/// to a whole number with thousands separators. Tables and alerts share it, so a budget never
+/// shows as `$9` in one place and `8.53` in another.
+pub fn amount(v: f64, unit: QuotaUnit) -> String {
+    if unit == QuotaUnit::Usd {
+        return format!("${v:.2}");
+    }
+    let r = v.round();
+    if (0.0..1e15).contains(&r) {
+        crate::output::thousands(r as u64)
     } else {
-        format!("{v:.2}")
+        format!("{r:.0}")
     }
 }
 
@@ -182,7 +189,7 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
         let what = format!("{}/{}", w.unit.name(), w.window.name());
         let of = match (w.used, w.limit) {
             (Some(u), Some(l)) if w.unit != crate::config::QuotaUnit::Percent => {
-                format!(" ({} of {})", amount(u.round()), amount(l))
+                format!(" ({} of {})", amount(u, w.unit), amount(l, w.unit))
             }
             _ => String::new(),
         };
@@ -225,12 +232,9 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
         {
             let pace = w.pace_per_day.unwrap_or(0.0);
             let rate = if w.window == crate::config::QuotaWindow::Rolling5h {
-                format!(
-                    "this window's pace ({}/hour)",
-                    amount((pace / 24.0).round())
-                )
+                format!("this window's pace ({}/hour)", amount(pace / 24.0, w.unit))
             } else {
-                format!("the current rate ({}/day)", amount(pace.round()))
+                format!("the current rate ({}/day)", amount(pace, w.unit))
             };
             out.push(alert(
                 Level::Warning,

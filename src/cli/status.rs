@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Ctx;
-use super::audit::amount;
 use crate::audit::gather;
-use crate::audit::{self, AccountAudit};
+use crate::audit::{self, AccountAudit, amount};
 use crate::check::{State, human_span};
+use crate::config::QuotaUnit;
 use crate::error::{Result, exit};
 use crate::output::{self, Cell, Table, style};
 use crate::quota::{Status, WindowQuota};
@@ -134,31 +134,38 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
             continue;
         }
         if a.quota.windows.is_empty() {
+            // No limit, so no percentage: what it used this (ISO, UTC) week and its burn.
+            let (used, burn) = match &a.quota.usage {
+                Some(u) => (
+                    format!(
+                        "{} this week",
+                        amount(u.week.tokens as f64, QuotaUnit::Tokens)
+                    ),
+                    u.tokens_burn_per_day.map_or_else(
+                        || "-".to_string(),
+                        |b| amount(b.max(0.0), QuotaUnit::Tokens),
+                    ),
+                ),
+                None => ("unknown".to_string(), "-".to_string()),
+            };
             first_cells(
                 &mut t,
                 vec![
-                    Cell::styled("no limit configured", style::DIM),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
+                    "tokens".into(),
+                    Cell::styled(format!("{:<BAR$}  no limit", ""), style::DIM),
+                    used.into(),
+                    burn.into(),
+                    "-".into(),
+                    "-".into(),
                     cooldown.clone().into(),
                 ],
             );
             continue;
         }
         for (i, w) in a.quota.windows.iter().enumerate() {
-            let money = w.unit == crate::config::QuotaUnit::Usd;
             let used = match (w.used, w.limit) {
-                (Some(u), Some(l)) => {
-                    format!(
-                        "{} / {}",
-                        amount(if money { u } else { u.round() }, money),
-                        amount(l, money)
-                    )
-                }
-                (None, Some(l)) => format!("? / {}", amount(l, money)),
+                (Some(u), Some(l)) => format!("{} / {}", amount(u, w.unit), amount(l, w.unit)),
+                (None, Some(l)) => format!("? / {}", amount(l, w.unit)),
                 _ => "-".to_string(),
             };
             let runs_out = w
@@ -170,19 +177,7 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
                 bar(w),
                 used.into(),
                 w.burn_rate_per_day
-                    .map_or_else(
-                        || "-".to_string(),
-                        |b| {
-                            amount(
-                                if money {
-                                    b.max(0.0)
-                                } else {
-                                    b.round().max(0.0)
-                                },
-                                money,
-                            )
-                        },
-                    )
+                    .map_or_else(|| "-".to_string(), |b| amount(b.max(0.0), w.unit))
                     .into(),
                 runs_out.into(),
                 w.next_reset_ms

@@ -113,6 +113,52 @@ impl WindowQuota {
     }
 }
 
+/// What an account used in one calendar period (UTC), from its start up to the evaluation
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeriodUsage {
+    /// When the period started (Unix ms).
+    pub start_ms: i64,
+    /// Tokens (input + output + cache read + cache write).
+    pub tokens: u64,
+    /// Requests.
+    pub requests: u64,
+    /// Recorded cost in USD; `None` when no event of the period carried one (xnai does not
+    /// price tokens).
+    pub cost_usd: Option<f64>,
+    /// Events that carried a cost.
+    pub cost_events: u64,
+    /// Events.
+    pub events: u64,
+}
+
+impl PeriodUsage {
+    fn from_sums(start_ms: i64, s: &Sums) -> Self {
+        PeriodUsage {
+            start_ms,
+            tokens: s.tokens,
+            requests: s.requests,
+            cost_usd: (s.cost_events > 0).then_some(s.cost),
+            cost_events: s.cost_events,
+            events: s.events,
+        }
+    }
+}
+
+/// An account's usage whatever its limits: today, this ISO week and this month (UTC), and
+/// the tokens burned per day. Reported for every account, limited or not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageSummary {
+    /// Since 00:00 UTC.
+    pub today: PeriodUsage,
+    /// Since Monday 00:00 UTC.
+    pub week: PeriodUsage,
+    /// Since the 1st, 00:00 UTC.
+    pub month: PeriodUsage,
+    /// Tokens per day over the last days (least squares), when measurable.
+    pub tokens_burn_per_day: Option<f64>,
+}
+
 /// Every window of one account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountQuota {
@@ -120,6 +166,9 @@ pub struct AccountQuota {
     pub windows: Vec<WindowQuota>,
     /// The worst window status (`unknown` without any known window).
     pub status: Status,
+    /// Usage regardless of limits; `None` when unknown (the ledger has no record of the
+    /// account).
+    pub usage: Option<UsageSummary>,
 }
 
 impl AccountQuota {
@@ -267,7 +316,45 @@ impl<'a> Evaluator<'a> {
             .map(|w| w.status)
             .max()
             .unwrap_or(Status::Unknown);
-        Ok(AccountQuota { windows, status })
+        let usage = match id {
+            Some(id) => self.usage(id)?,
+            None => None,
+        };
+        Ok(AccountQuota {
+            windows,
+            status,
+            usage,
+        })
+    }
+
+    /// Today's, this ISO week's and this month's usage (UTC) and the tokens burn rate.
+    fn usage(&self, id: i64) -> Result<Option<UsageSummary>> {
+        let now = self.now_ms;
+        let Ok(utc) = window::default_reset(None) else {
+            return Ok(None);
+        };
+        let period = |win: QuotaWindow| -> Result<Option<PeriodUsage>> {
+            let Some(span) = window::calendar(win, &utc, now) else {
+                return Ok(None);
+            };
+            let sums = self
+                .store
+                .usage_sums(id, span.start_ms, now.saturating_add(1))?;
+            Ok(Some(PeriodUsage::from_sums(span.start_ms, &sums)))
+        };
+        let (Some(today), Some(week), Some(month)) = (
+            period(QuotaWindow::Daily)?,
+            period(QuotaWindow::Weekly)?,
+            period(QuotaWindow::Monthly)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(UsageSummary {
+            today,
+            week,
+            month,
+            tokens_burn_per_day: self.ledger_burn(id, QuotaUnit::Tokens)?,
+        }))
     }
 
     /// Marks the window a usage-limit notice is about exhausted until it lifts: the 5-hour
@@ -285,6 +372,7 @@ impl<'a> Evaluator<'a> {
         let tightest = AccountQuota {
             windows: windows.clone(),
             status: Status::Unknown,
+            usage: None,
         }
         .tightest()
         .map(WindowQuota::key);
