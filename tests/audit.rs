@@ -486,3 +486,48 @@ fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
             .is_none()
     );
 }
+
+#[test]
+fn the_audit_table_shows_money_with_cents() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // $1.25 a day from 25 to 28 November.
+    let lines: String = (25..=28)
+        .map(|d| {
+            format!(
+                r#"{{"type":"assistant","timestamp":"2026-11-{d}T09:00:00Z","requestId":"r{d}","costUSD":1.25,"message":{{"id":"m{d}","model":"m","usage":{{"input_tokens":10,"output_tokens":5}}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("s.jsonl"), lines).expect("write");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 10, unit: usd, window: monthly}}]\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+    ));
+    let o = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["audit", "--as-of", AS_OF]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("claude/a "))
+        .unwrap_or_else(|| panic!("{}", o.stdout));
+    assert!(row.contains("50% of $10.00"), "{row}");
+    // The burn is about $1.3 a day: shown with cents, not rounded to "1".
+    let burn = row
+        .split_whitespace()
+        .find(|w| w.starts_with('$') && *w != "$10.00")
+        .unwrap_or_else(|| panic!("no money burn in {row}"));
+    let cents = burn.trim_start_matches('$');
+    assert!(
+        cents
+            .split_once('.')
+            .is_some_and(|(d, c)| d == "1" && c.len() == 2),
+        "{burn} in {row}"
+    );
+}
