@@ -531,3 +531,88 @@ fn the_audit_table_shows_money_with_cents() {
         "{burn} in {row}"
     );
 }
+
+/// Collects `cfg`'s one account while another connection holds the ledger's write lock, so the
+/// collection times out, and evaluates it as of `now` while the lock is still held (the
+/// stuck worker finishes only after).
+fn timed_out_audit(
+    cfg: &xnai::config::Config,
+    ledger: &Path,
+    store: &xnai::store::Store,
+    now: i64,
+) -> xnai::audit::AccountAudit {
+    let accounts: Vec<&xnai::config::Account> = cfg.accounts().collect();
+    let lock = rusqlite::Connection::open(ledger).expect("open");
+    lock.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let target = xnai::usage::scan::Target {
+        provider: "claude".to_string(),
+        account: "a".to_string(),
+        sources: Vec::new(),
+    };
+    let collected = xnai::audit::collect(
+        ledger.to_path_buf(),
+        vec![target],
+        1,
+        1,
+        std::time::Duration::from_millis(300),
+        &mut |_| {},
+    );
+    assert!(collected[0].timed_out, "{:?}", collected[0]);
+    let audits = xnai::audit::evaluate(cfg, &accounts, collected, store, now).expect("evaluate");
+    lock.execute_batch("ROLLBACK").expect("unlock");
+    drop(lock);
+    // Let the stuck worker finish before the directory goes.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    audits.into_iter().next().expect("one account")
+}
+
+#[test]
+fn a_first_collection_that_times_out_leaves_the_usage_unknown() {
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        quotas: [{{limit: 1000, unit: tokens, window: weekly}}]\n",
+        "A".repeat(90)
+    );
+    let cfg = xnai::config::load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let dir = tempfile::tempdir().expect("tmp");
+    let ledger = dir.path().join("xnai.db");
+    let mut store = xnai::store::Store::open(&ledger).expect("ledger");
+    // The account is known (a scan started once) but no scan of it ever finished.
+    store.account_id("claude", "a").expect("id");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let a = timed_out_audit(&cfg, &ledger, &store, now);
+    let w = &a.quota.windows[0];
+    assert_eq!(
+        (w.used, w.percent, w.status),
+        (None, None, xnai::quota::Status::Unknown),
+        "{w:?}"
+    );
+    assert_eq!(a.quota.usage, None);
+    let alert = xnai::audit::collection_alert(&a).expect("alert");
+    assert!(
+        alert.message.contains("usage is unknown"),
+        "{}",
+        alert.message
+    );
+    assert!(
+        !alert.message.contains("previous scan"),
+        "{}",
+        alert.message
+    );
+
+    // Once a scan has finished, a timed-out one falls back on its figures (0 of 1,000 here).
+    xnai::usage::scan::scan(
+        &mut store,
+        &[xnai::usage::scan::Target {
+            provider: "claude".to_string(),
+            account: "a".to_string(),
+            sources: Vec::new(),
+        }],
+        1,
+    )
+    .expect("scan");
+    let a = timed_out_audit(&cfg, &ledger, &store, now);
+    assert_eq!(a.quota.windows[0].percent, Some(0.0));
+    assert!(a.quota.usage.is_some());
+    let alert = xnai::audit::collection_alert(&a).expect("alert");
+    assert!(alert.message.contains("previous scan"), "{}", alert.message);
+}

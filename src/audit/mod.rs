@@ -94,6 +94,8 @@ pub struct AccountAudit {
     pub quota: AccountQuota,
     /// What collecting its usage did.
     pub collected: Collected,
+    /// Whether any scan of its usage has ever finished: if not, its usage is unknown.
+    pub ever_scanned: bool,
 }
 
 /// Evaluates every account as of `now_ms`.
@@ -110,6 +112,18 @@ pub fn evaluate(
     let mut out = Vec::with_capacity(accounts.len());
     for (a, c) in accounts.iter().zip(collected) {
         let id = store.find_account(&a.provider_id, &a.id)?;
+        let ever_scanned = match id {
+            Some(id) => store.last_scan_ms(id)?.is_some(),
+            None => false,
+        };
+        let mut quota = eval.account(a, id)?;
+        if !ever_scanned {
+            quota.forget_usage(if c.timed_out {
+                "usage unknown: the first collection of this account timed out"
+            } else {
+                "usage unknown: this account's usage has never been collected"
+            });
+        }
         out.push(AccountAudit {
             provider: a.provider_id.clone(),
             account: a.id.clone(),
@@ -117,8 +131,9 @@ pub fn evaluate(
             kind: a.kind.id(),
             enabled: a.enabled,
             credential: check::check_account(a, buffer, now),
-            quota: eval.account(a, id)?,
+            quota,
             collected: c,
+            ever_scanned,
         });
     }
     out.sort_by(|x, y| (&x.provider, &x.account).cmp(&(&y.provider, &y.account)));
@@ -263,11 +278,17 @@ pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
         action,
     };
     let col = &a.collected;
+    // Without a finished scan there is no previous figure to fall back on.
+    let figures = if a.ever_scanned {
+        "figures are from the previous scan"
+    } else {
+        "no scan of this account has finished yet: its usage is unknown"
+    };
     if col.timed_out {
         Some(alert(
             Level::Warning,
             format!(
-                "usage collection timed out after {} s: figures are from the previous scan",
+                "usage collection timed out after {} s: {figures}",
                 col.timeout_secs
             ),
             format!("look for a slow or hanging log directory: xnai usage {label} -v"),
@@ -275,7 +296,7 @@ pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
     } else if let Some(e) = &col.error {
         Some(alert(
             Level::Warning,
-            format!("usage could not be collected: {e}"),
+            format!("usage could not be collected: {e}; {figures}"),
             format!("xnai usage {label} -v"),
         ))
     } else if !col.unreadable.is_empty() {

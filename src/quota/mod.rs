@@ -172,6 +172,32 @@ pub struct AccountQuota {
 }
 
 impl AccountQuota {
+    /// Drops every usage figure, for an account whose usage was never collected: the empty
+    /// ledger would otherwise read as 0 % used. Calendar facts (window start, reset) and a
+    /// limit the agent said was reached stay.
+    pub fn forget_usage(&mut self, note: &str) {
+        for w in &mut self.windows {
+            if w.exhausted_until_ms.is_some() {
+                continue;
+            }
+            w.used = None;
+            w.remaining = None;
+            w.percent = None;
+            w.status = Status::Unknown;
+            w.burn_rate_per_day = None;
+            w.pace_per_day = None;
+            w.projection = None;
+            w.note = Some(note.to_string());
+        }
+        self.usage = None;
+        self.status = self
+            .windows
+            .iter()
+            .map(|w| w.status)
+            .max()
+            .unwrap_or(Status::Unknown);
+    }
+
     /// The window that runs out first, or else the fullest one.
     pub fn tightest(&self) -> Option<&WindowQuota> {
         let soonest = self

@@ -191,6 +191,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE dispatch_leases ADD COLUMN agent_pid INTEGER;
     ALTER TABLE dispatch_leases ADD COLUMN agent_start INTEGER;
     ALTER TABLE dispatch_leases ADD COLUMN agent_pgid INTEGER;",
+    // 8: when each account's usage scan last finished. Until one has, the ledger's silence
+    // about an account means "not read yet", not "nothing used" (a first scan that times out
+    // must not show 0 %). Accounts with file cursors had finished one before (time unknown: 0).
+    "CREATE TABLE usage_scans (
+        account INTEGER PRIMARY KEY,
+        completed_ms INTEGER NOT NULL
+    );
+    INSERT INTO usage_scans SELECT DISTINCT account, 0 FROM usage_files;",
 ];
 
 /// An open ledger.
