@@ -103,6 +103,31 @@ impl PermissionProblem {
         }
     }
 
+    /// What to do about it: [`Self::fix_command`], except when root reads a file another
+    /// user owns. Taking the file away from its owner (`chown 0:0`) would break their own xnai;
+    /// run xnai as them, or give root a copy of its own.
+    pub fn hint(&self, path: &Path) -> String {
+        match self {
+            PermissionProblem::WrongOwner { owner_uid, .. } if self.root_reads_users_file() => {
+                let p = shell_quote(&path.display().to_string());
+                let owner = crate::schedule::user_by_uid(*owner_uid)
+                    .map_or_else(|| format!("'#{owner_uid}'"), |(name, _)| name);
+                format!(
+                    "run xnai as its owner: sudo -u {owner} xnai ...; or copy it to a file root \
+                     owns (install -m 600 {p} /root/.config/xnai/credentials.yaml) and pass \
+                     that with --config"
+                )
+            }
+            _ => self.fix_command(path),
+        }
+    }
+
+    /// Whether this is root reading a file another user owns.
+    pub fn root_reads_users_file(&self) -> bool {
+        matches!(self, PermissionProblem::WrongOwner { owner_uid, our_uid, .. }
+            if *our_uid == 0 && *owner_uid != 0)
+    }
+
     /// The exact command that fixes it.
     pub fn fix_command(&self, path: &Path) -> String {
         let p = shell_quote(&path.display().to_string());

@@ -147,7 +147,7 @@ fn read_private_file(
     let problems = fsutil::private_file_problems(&file.meta);
     if !problems.is_empty() {
         let what: Vec<String> = problems.iter().map(|p| p.describe()).collect();
-        let fixes: Vec<String> = problems.iter().map(|p| p.fix_command(path)).collect();
+        let fixes: Vec<String> = problems.iter().map(|p| p.hint(path)).collect();
         if insecure_permissions {
             warnings.push(format!(
                 "{}: {}; loading anyway because of --insecure-permissions (fix: {})",
@@ -160,10 +160,17 @@ fn read_private_file(
                 ConfigErrorKind::Permissions,
                 path,
                 format!("refusing to read credentials: {}", what.join(" and ")),
-                Some(format!(
-                    "fix it with: {}   (or pass --insecure-permissions to load it anyway)",
-                    fixes.join(" && ")
-                )),
+                Some(if problems.iter().any(|p| p.root_reads_users_file()) {
+                    format!(
+                        "{}   (or pass --insecure-permissions to load it anyway)",
+                        fixes.join("; ")
+                    )
+                } else {
+                    format!(
+                        "fix it with: {}   (or pass --insecure-permissions to load it anyway)",
+                        fixes.join(" && ")
+                    )
+                }),
             ));
         }
     }
