@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::audit::gather;
 use crate::audit::{self, AccountAudit, amount};
-use crate::check::{State, human_span};
+use crate::check::{State, human_countdown};
 use crate::config::QuotaUnit;
 use crate::error::{Result, exit};
 use crate::output::{self, Cell, Table, style};
@@ -74,25 +74,38 @@ fn span_from(now_ms: i64, t_ms: i64) -> String {
     if t_ms <= now_ms {
         "now".to_string()
     } else {
-        format!("in {}", human_span(d))
+        format!("in {}", human_countdown(d))
+    }
+}
+
+/// The CREDENTIAL cell: the state with its expiry date (UTC), so a glance tells how long an
+/// account stays usable; within 30 days also how long that is.
+fn credential_text(state: State, expires_at: Option<&str>, now_ms: i64) -> String {
+    let exp = expires_at.and_then(|e| e.parse::<jiff::Timestamp>().ok());
+    let day = |t: jiff::Timestamp| t.strftime("%Y-%m-%d").to_string();
+    let soon = |t: jiff::Timestamp| {
+        let ms = t.as_millisecond();
+        if ms - now_ms < 30 * 86_400_000 {
+            format!(" ({})", span_from(now_ms, ms))
+        } else {
+            String::new()
+        }
+    };
+    match (state, exp) {
+        (State::Valid, Some(t)) => format!("valid until {}{}", day(t), soon(t)),
+        (State::Valid, None) => "valid (no expiry)".to_string(),
+        (State::ExpiringSoon, Some(t)) => {
+            format!("expires {}{}", t.strftime("%Y-%m-%d %H:%M"), soon(t))
+        }
+        (State::Expired, Some(t)) => format!("expired {}", day(t)),
+        (State::Unverifiable, Some(t)) => format!("unverifiable, until {}", day(t)),
+        (s, _) => s.as_str().to_string(),
     }
 }
 
 fn credential(a: &AccountAudit, now_ms: i64) -> Cell {
     let state = a.credential.state;
-    let mut text = state.as_str().to_string();
-    if let Some(exp) = a
-        .credential
-        .expires_at
-        .as_deref()
-        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
-        && !state.is_failure()
-    {
-        let ms = exp.as_millisecond();
-        if ms - now_ms < 30 * 86_400_000 {
-            text.push_str(&format!(" ({})", span_from(now_ms, ms)));
-        }
-    }
+    let text = credential_text(state, a.credential.expires_at.as_deref(), now_ms);
     let st = if state.is_failure() {
         style::BAD
     } else if state == State::ExpiringSoon {
@@ -343,5 +356,49 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             Some(secs) => std::thread::sleep(Duration::from_secs(secs)),
             None => return Ok(exit::OK),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn cooldowns_are_not_truncated_to_the_minute() {
+        let h = Hold {
+            hold: "rate_limited".to_string(),
+            until: None,
+            until_ms: Some(NOW + 117_000),
+        };
+        assert_eq!(h.describe(NOW), "rate limited, ends in 1m 57s");
+    }
+
+    #[test]
+    fn the_credential_column_shows_the_expiry_date() {
+        let c = |s, e: Option<&str>| credential_text(s, e, NOW);
+        assert_eq!(
+            c(State::Expired, Some("2026-01-15T00:00:00Z")),
+            "expired 2026-01-15"
+        );
+        assert_eq!(
+            c(State::Valid, Some("2099-06-30T12:00:00Z")),
+            "valid until 2099-06-30"
+        );
+        assert_eq!(c(State::Valid, None), "valid (no expiry)");
+        // Soon: the date and how long is left.
+        let in_20_days = jiff::Timestamp::from_millisecond(NOW + 20 * 86_400_000)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        assert!(
+            c(State::Valid, Some(&in_20_days)).ends_with("(in 20d 0h)"),
+            "{}",
+            c(State::Valid, Some(&in_20_days))
+        );
+        assert_eq!(
+            c(State::InvalidFormat, Some("2099-06-30T12:00:00Z")),
+            "invalid_format"
+        );
     }
 }
