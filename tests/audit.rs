@@ -616,3 +616,56 @@ fn a_first_collection_that_times_out_leaves_the_usage_unknown() {
     let alert = xnai::audit::collection_alert(&a).expect("alert");
     assert!(alert.message.contains("previous scan"), "{}", alert.message);
 }
+
+#[test]
+fn an_output_that_is_a_file_fails_before_anything_is_collected() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let file = home.path().join("report.yaml");
+    std::fs::write(&file, "keep me").expect("write");
+    let o = audit(&home, &cfg, &data, &["--output", &file.to_string_lossy()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.is_empty(), "no table: {}", o.stdout);
+    assert!(
+        o.stderr.contains("is a file, not a directory"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("for example --output {}", home.path().display())),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "keep me");
+    // Nothing was collected.
+    assert!(!data.join("xnai.db").exists());
+}
+
+#[test]
+fn writing_a_report_removes_temporary_files_a_killed_audit_left() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let reports = data.join("reports");
+    std::fs::create_dir_all(&reports).expect("mkdir");
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let make = |name: &str, old: bool| {
+        let p = reports.join(name);
+        let f = std::fs::File::create(&p).expect("create");
+        if old {
+            f.set_modified(two_hours_ago).expect("mtime");
+        }
+        p
+    };
+    let stale = make(".xnai-tmp-AbC123", true);
+    // A write in progress right now, and files that are not ours.
+    let fresh = make(".xnai-tmp-XyZ789", false);
+    let other = make(".other-tmp-AbC123", true);
+    let undotted = make("xnai-tmp-AbC123", true);
+    assert_eq!(audit(&home, &cfg, &data, &[]).code, 0);
+    assert!(!stale.exists(), "a temporary file two hours old is removed");
+    for kept in [&fresh, &other, &undotted] {
+        assert!(kept.exists(), "{} kept", kept.display());
+    }
+    assert!(reports.join("ACCOUNT-TRACKING-2026-11-28.yaml").exists());
+}

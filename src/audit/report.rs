@@ -368,6 +368,10 @@ pub fn render(doc: &ReportDoc, format: Format) -> Result<String> {
     }
 }
 
+/// How old a temporary file in the reports directory must be before it is taken as left
+/// behind by a killed audit.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// `ACCOUNT-TRACKING-YYYY-MM-DD.yaml`.
 pub fn file_name(date: &str, format: Format) -> String {
     format!("ACCOUNT-TRACKING-{date}.{}", format.ext())
@@ -376,6 +380,9 @@ pub fn file_name(date: &str, format: Format) -> String {
 /// Writes the report into `dir` atomically, replacing that day's earlier report.
 pub fn write(dir: &Path, date: &str, format: Format, text: &str) -> Result<PathBuf> {
     let path = dir.join(file_name(date, format));
+    // An audit killed mid-write (the timer's TimeoutStartSec, SIGKILL) leaves its temporary
+    // file; the reports directory is the one place they would pile up, one a day.
+    crate::fsutil::remove_stale_temp_files(dir, STALE_TEMP_AGE);
     crate::fsutil::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)
 }

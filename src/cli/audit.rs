@@ -57,6 +57,30 @@ fn status_cell(s: Status) -> Cell {
 
 /// Runs the audit.
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    // A file given as --output is a mistake found now, not after minutes of collection (and
+    // the table) have gone by; a directory that cannot be written still fails only at the end,
+    // so the alerts are shown either way.
+    if let Some(out) = &args.output
+        && let Ok(meta) = std::fs::metadata(out)
+        && !meta.is_dir()
+    {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| std::path::Path::new("."));
+        return Err(crate::error::Error::usage(
+            format!("--output {} is a file, not a directory", out.display()),
+            Some(format!(
+                "--output takes the directory the report goes in (as ACCOUNT-TRACKING-<date>.{}); \
+                 for example --output {}",
+                match args.format {
+                    Format::Yaml => "yaml",
+                    Format::Json => "json",
+                },
+                crate::fsutil::shell_quote(&parent.display().to_string())
+            )),
+        ));
+    }
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
     let started = Instant::now();
