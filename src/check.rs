@@ -287,6 +287,28 @@ pub fn human_span(d: SignedDuration) -> String {
     }
 }
 
+/// A time left, for countdowns (cooldowns, resets, run-outs): under 10 minutes to the second
+/// (`1m 57s`: truncated to "1 min" it would read as half the wait), then rounded to the
+/// nearest minute (`1h 5m`), and from a day on to the nearest hour (`1d 6h`).
+pub fn human_countdown(d: SignedDuration) -> String {
+    let s = d.as_secs().abs();
+    if s < 60 {
+        return format!("{s} s");
+    }
+    if s < 600 {
+        return format!("{}m {:02}s", s / 60, s % 60);
+    }
+    let mins = (s + 30) / 60;
+    if mins < 60 {
+        return format!("{mins} min");
+    }
+    if mins < 24 * 60 {
+        return format!("{}h {}m", mins / 60, mins % 60);
+    }
+    let hours = (mins + 30) / 60;
+    format!("{}d {}h", hours / 24, hours % 24)
+}
+
 fn human_ago(d: SignedDuration) -> String {
     format!("{} ago", human_span(d))
 }
@@ -301,6 +323,18 @@ mod tests {
         assert_eq!(human_span(SignedDuration::from_mins(12)), "12 min");
         assert_eq!(human_span(SignedDuration::from_hours(26)), "1d 2h");
         assert_eq!(human_span(SignedDuration::from_hours(24 * 800)), "2y");
+    }
+
+    #[test]
+    fn countdowns_round_instead_of_truncating() {
+        let c = |secs: i64| human_countdown(SignedDuration::from_secs(secs));
+        assert_eq!(c(40), "40 s");
+        assert_eq!(c(117), "1m 57s");
+        assert_eq!(c(600), "10 min");
+        assert_eq!(c(50 * 60 + 10), "50 min");
+        assert_eq!(c(59 * 60 + 40), "1h 0m");
+        assert_eq!(c(3600 + 29 * 60 + 31), "1h 30m");
+        assert_eq!(c(86_400 + 6 * 3600 + 31 * 60), "1d 7h");
     }
 
     #[test]

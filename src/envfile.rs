@@ -69,7 +69,7 @@ pub fn read(path: &Path, insecure: bool) -> Result<Option<Vec<(String, String)>>
     {
         return Err(Error::usage(
             format!("{}: {} (it holds secrets)", path.display(), p.describe()),
-            Some(p.fix_command(path)),
+            Some(p.hint(path)),
         ));
     }
     let text = String::from_utf8(bytes).map_err(|_| {

@@ -17,6 +17,50 @@ pub const FILE_MODE: u32 = 0o600;
 /// Mode of every directory xnai creates.
 pub const DIR_MODE: u32 = 0o700;
 
+/// Prefix of the temporary files [`write_atomic`] creates next to their target.
+pub const TEMP_PREFIX: &str = ".xnai-tmp-";
+
+/// Removes xnai's own temporary files (regular files named [`TEMP_PREFIX`]…, owned by us) in
+/// `dir` that were last modified at least `max_age` ago, and returns how many. A writer killed
+/// between creating its temporary file and renaming it (SIGKILL, power loss) leaves one
+/// behind; a write takes milliseconds, so one that old has no live writer. Nothing else in
+/// the directory is touched.
+pub fn remove_stale_temp_files(dir: &Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let (uid, _) = effective_ids();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        if !e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX))
+        {
+            continue;
+        }
+        let path = e.path();
+        // Not following links: a link named like ours is not ours to judge by its target.
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let stale = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= max_age);
+        if meta.file_type().is_file()
+            && meta.uid() == uid
+            && stale
+            && fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Creates `dir` and any missing parents with mode 0700. Existing directories are left as
 /// they are (they may be shared, such as `~/.config`).
 pub fn create_private_dir_all(dir: &Path) -> Result<()> {
@@ -38,7 +82,7 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], overwrite: bool, mode: u3
     let dir = parent_dir(path);
     create_private_dir_all(&dir)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".xnai-tmp-")
+        .prefix(TEMP_PREFIX)
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(&dir)
         .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
@@ -101,6 +145,31 @@ impl PermissionProblem {
                 owner_uid, our_uid, ..
             } => format!("it is owned by uid {owner_uid}, not by you (uid {our_uid})"),
         }
+    }
+
+    /// What to do about it: [`Self::fix_command`], except when root reads a file another
+    /// user owns. Taking the file away from its owner (`chown 0:0`) would break their own xnai;
+    /// run xnai as them, or give root a copy of its own.
+    pub fn hint(&self, path: &Path) -> String {
+        match self {
+            PermissionProblem::WrongOwner { owner_uid, .. } if self.root_reads_users_file() => {
+                let p = shell_quote(&path.display().to_string());
+                let owner = crate::schedule::user_by_uid(*owner_uid)
+                    .map_or_else(|| format!("'#{owner_uid}'"), |(name, _)| name);
+                format!(
+                    "run xnai as its owner: sudo -u {owner} xnai ...; or copy it to a file root \
+                     owns (install -m 600 {p} /root/.config/xnai/credentials.yaml) and pass \
+                     that with --config"
+                )
+            }
+            _ => self.fix_command(path),
+        }
+    }
+
+    /// Whether this is root reading a file another user owns.
+    pub fn root_reads_users_file(&self) -> bool {
+        matches!(self, PermissionProblem::WrongOwner { owner_uid, our_uid, .. }
+            if *our_uid == 0 && *owner_uid != 0)
     }
 
     /// The exact command that fixes it.

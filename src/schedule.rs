@@ -83,6 +83,10 @@ impl At {
         let (h, m) = time
             .split_once(':')
             .ok_or("expected the time as HH:MM (24-hour)")?;
+        if m.contains(':') {
+            // systemd could take seconds, cron cannot: both must run the same schedule.
+            return Err("seconds are not supported: expected HH:MM [ZONE], such as 02:00".into());
+        }
         let digits = |t: &str, max_len: usize| {
             !t.is_empty() && t.len() <= max_len && t.bytes().all(|b| b.is_ascii_digit())
         };
@@ -476,6 +480,11 @@ mod tests {
         ] {
             assert!(At::parse(bad).is_err(), "{bad:?} parsed");
         }
+        let e = At::parse("02:00:30").err().unwrap_or_default();
+        assert!(
+            e.contains("seconds are not supported") && e.contains("HH:MM [ZONE]"),
+            "{e}"
+        );
     }
 
     #[test]

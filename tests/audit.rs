@@ -316,7 +316,17 @@ fn status_shows_a_bar_per_window() {
     assert!(row.contains("tokens/rolling_5h"), "{row}");
     assert!(row.contains("██████████████░░   85%"), "{row}");
     assert!(row.contains("850 / 1,000"), "{row}");
-    assert!(out.stdout.contains("no limit configured"), "{}", out.stdout);
+    // The cline account has no limit: its usage shows all the same, never a percentage.
+    let cline = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("cline/default "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        cline.contains(" tokens ") && cline.contains("no limit") && cline.contains("0 this week"),
+        "{cline}"
+    );
+    assert!(!cline.contains('%'), "{cline}");
     assert!(!out.stdout.contains('\x1b'), "NO_COLOR");
 
     let out = run(home
@@ -330,6 +340,24 @@ fn status_shows_a_bar_per_window() {
     assert_eq!(w["status"], "warning");
     assert_eq!(v["accounts"][1]["provider"], "cline");
     assert_eq!(v["accounts"][1]["windows"], serde_json::json!([]));
+    // Every account carries its usage, limited or not: claude/a's 500 + 350 tokens, 40 and
+    // 20 minutes ago, count for today unless UTC midnight came between.
+    let usage = &v["accounts"][0]["usage"];
+    let now = jiff::Timestamp::now();
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let on_today = |mins: i64, n: u64| {
+        let t = (now - jiff::SignedDuration::from_mins(mins))
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        if t.date() == today { n } else { 0 }
+    };
+    assert_eq!(
+        usage["today"]["tokens"].as_u64(),
+        Some(on_today(40, 500) + on_today(20, 350)),
+        "{usage}"
+    );
+    assert_eq!(usage["today"]["cost_usd"], Value::Null, "{usage}");
+    assert_eq!(v["accounts"][1]["usage"]["this_month"]["tokens"], 0);
+    assert_eq!(v["accounts"][1]["usage"]["tokens_burn_per_day"], 0.0);
 }
 
 #[test]
@@ -412,4 +440,232 @@ fn an_unwritable_output_still_shows_the_alerts() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stdout.contains("critical codex/pro"), "{}", o.stdout);
     assert!(!o.stdout.contains("report: "), "{}", o.stdout);
+}
+
+#[test]
+fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/real/claude-code/quotaglance-usage-limit-reached.jsonl");
+    assert!(
+        fixture.exists(),
+        "../shared must sit next to the repository"
+    );
+    std::fs::copy(&fixture, dir.join("s.jsonl")).expect("copy");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 1000, unit: tokens, window: rolling_5h}}]\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+    ));
+    let at = |as_of: &str| -> Value {
+        let o = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["audit", "--json", "--as-of", as_of]));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str(&o.stdout).expect("json")
+    };
+    // Logged at 11:40:02 UTC: out until 1791043200, 16:00 UTC.
+    let v = at("2026-10-03T12:00:00Z");
+    let q = &v["quotas"][0];
+    assert_eq!(q["status"], "exhausted", "{q}");
+    assert_eq!(q["windows"][0]["window"], "rolling_5h");
+    assert_eq!(q["windows"][0]["exhausted_until"], "2026-10-03T16:00:00Z");
+    assert_eq!(q["next_reset"], "2026-10-03T16:00:00Z");
+    let alert = v["alerts"][0]["message"].as_str().unwrap_or_default();
+    assert!(alert.contains("usage limit reached"), "{alert}");
+    // After it lifted: no longer exhausted.
+    let v = at("2026-10-03T16:30:00Z");
+    assert_eq!(v["quotas"][0]["status"], "active", "{}", v["quotas"][0]);
+    assert!(
+        v["quotas"][0]["windows"][0]
+            .get("exhausted_until")
+            .is_none()
+    );
+}
+
+#[test]
+fn the_audit_table_shows_money_with_cents() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // $1.25 a day from 25 to 28 November.
+    let lines: String = (25..=28)
+        .map(|d| {
+            format!(
+                r#"{{"type":"assistant","timestamp":"2026-11-{d}T09:00:00Z","requestId":"r{d}","costUSD":1.25,"message":{{"id":"m{d}","model":"m","usage":{{"input_tokens":10,"output_tokens":5}}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("s.jsonl"), lines).expect("write");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 10, unit: usd, window: monthly}}]\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+    ));
+    let o = run(home
+        .xnai()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["audit", "--as-of", AS_OF]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("claude/a "))
+        .unwrap_or_else(|| panic!("{}", o.stdout));
+    assert!(row.contains("50% of $10.00"), "{row}");
+    // The burn is about $1.3 a day: shown with cents, not rounded to "1".
+    let burn = row
+        .split_whitespace()
+        .find(|w| w.starts_with('$') && *w != "$10.00")
+        .unwrap_or_else(|| panic!("no money burn in {row}"));
+    let cents = burn.trim_start_matches('$');
+    assert!(
+        cents
+            .split_once('.')
+            .is_some_and(|(d, c)| d == "1" && c.len() == 2),
+        "{burn} in {row}"
+    );
+}
+
+/// Collects `cfg`'s one account while another connection holds the ledger's write lock, so the
+/// collection times out, and evaluates it as of `now` while the lock is still held (the
+/// stuck worker finishes only after).
+fn timed_out_audit(
+    cfg: &xnai::config::Config,
+    ledger: &Path,
+    store: &xnai::store::Store,
+    now: i64,
+) -> xnai::audit::AccountAudit {
+    let accounts: Vec<&xnai::config::Account> = cfg.accounts().collect();
+    let lock = rusqlite::Connection::open(ledger).expect("open");
+    lock.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let target = xnai::usage::scan::Target {
+        provider: "claude".to_string(),
+        account: "a".to_string(),
+        sources: Vec::new(),
+    };
+    let collected = xnai::audit::collect(
+        ledger.to_path_buf(),
+        vec![target],
+        1,
+        1,
+        std::time::Duration::from_millis(300),
+        &mut |_| {},
+    );
+    assert!(collected[0].timed_out, "{:?}", collected[0]);
+    let audits = xnai::audit::evaluate(cfg, &accounts, collected, store, now).expect("evaluate");
+    lock.execute_batch("ROLLBACK").expect("unlock");
+    drop(lock);
+    // Let the stuck worker finish before the directory goes.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    audits.into_iter().next().expect("one account")
+}
+
+#[test]
+fn a_first_collection_that_times_out_leaves_the_usage_unknown() {
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        quotas: [{{limit: 1000, unit: tokens, window: weekly}}]\n",
+        "A".repeat(90)
+    );
+    let cfg = xnai::config::load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let dir = tempfile::tempdir().expect("tmp");
+    let ledger = dir.path().join("xnai.db");
+    let mut store = xnai::store::Store::open(&ledger).expect("ledger");
+    // The account is known (a scan started once) but no scan of it ever finished.
+    store.account_id("claude", "a").expect("id");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let a = timed_out_audit(&cfg, &ledger, &store, now);
+    let w = &a.quota.windows[0];
+    assert_eq!(
+        (w.used, w.percent, w.status),
+        (None, None, xnai::quota::Status::Unknown),
+        "{w:?}"
+    );
+    assert_eq!(a.quota.usage, None);
+    let alert = xnai::audit::collection_alert(&a).expect("alert");
+    assert!(
+        alert.message.contains("usage is unknown"),
+        "{}",
+        alert.message
+    );
+    assert!(
+        !alert.message.contains("previous scan"),
+        "{}",
+        alert.message
+    );
+
+    // Once a scan has finished, a timed-out one falls back on its figures (0 of 1,000 here).
+    xnai::usage::scan::scan(
+        &mut store,
+        &[xnai::usage::scan::Target {
+            provider: "claude".to_string(),
+            account: "a".to_string(),
+            sources: Vec::new(),
+        }],
+        1,
+    )
+    .expect("scan");
+    let a = timed_out_audit(&cfg, &ledger, &store, now);
+    assert_eq!(a.quota.windows[0].percent, Some(0.0));
+    assert!(a.quota.usage.is_some());
+    let alert = xnai::audit::collection_alert(&a).expect("alert");
+    assert!(alert.message.contains("previous scan"), "{}", alert.message);
+}
+
+#[test]
+fn an_output_that_is_a_file_fails_before_anything_is_collected() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let file = home.path().join("report.yaml");
+    std::fs::write(&file, "keep me").expect("write");
+    let o = audit(&home, &cfg, &data, &["--output", &file.to_string_lossy()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.is_empty(), "no table: {}", o.stdout);
+    assert!(
+        o.stderr.contains("is a file, not a directory"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("for example --output {}", home.path().display())),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "keep me");
+    // Nothing was collected.
+    assert!(!data.join("xnai.db").exists());
+}
+
+#[test]
+fn writing_a_report_removes_temporary_files_a_killed_audit_left() {
+    let home = Home::new();
+    let (cfg, data) = example(&home);
+    let reports = data.join("reports");
+    std::fs::create_dir_all(&reports).expect("mkdir");
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let make = |name: &str, old: bool| {
+        let p = reports.join(name);
+        let f = std::fs::File::create(&p).expect("create");
+        if old {
+            f.set_modified(two_hours_ago).expect("mtime");
+        }
+        p
+    };
+    let stale = make(".xnai-tmp-AbC123", true);
+    // A write in progress right now, and files that are not ours.
+    let fresh = make(".xnai-tmp-XyZ789", false);
+    let other = make(".other-tmp-AbC123", true);
+    let undotted = make("xnai-tmp-AbC123", true);
+    assert_eq!(audit(&home, &cfg, &data, &[]).code, 0);
+    assert!(!stale.exists(), "a temporary file two hours old is removed");
+    for kept in [&fresh, &other, &undotted] {
+        assert!(kept.exists(), "{} kept", kept.display());
+    }
+    assert!(reports.join("ACCOUNT-TRACKING-2026-11-28.yaml").exists());
 }

@@ -506,6 +506,18 @@ fn dispatch_and_quota_validation() {
     let e = err("quota_management:\n  quotas:\n    copliot: []\n");
     assert!(e.message.contains("`copliot` is not a provider"));
 
+    // The range offered is the range accepted: 0 and 32 are both outside it.
+    for bad in ["0", "32"] {
+        let e = err(&format!(
+            "credentials:\n  copilot: {{accounts: {{}}}}\nquota_management:\n  quotas:\n    copilot: [{{limit: 5, unit: messages, window: monthly, reset_day: {bad}}}]\n"
+        ));
+        assert_eq!(
+            e.message,
+            "quota_management.quotas.copilot[0].reset_day: expected a whole number from 1 to 31",
+            "reset_day {bad}"
+        );
+    }
+
     let e = err("quota_management:\n  audit_collection_time: \"2am\"\n");
     assert!(e.message.contains("expected HH:MM"));
 

@@ -315,7 +315,8 @@ fn provider_reported_percentages() {
         .expect("weekly");
     assert_eq!(week.status, Status::Exhausted);
     assert_eq!(q.status, Status::Exhausted);
-    // After the 5-hour reset with no request since: nothing used.
+    // After the 5-hour reset with no report since: the window rolled over, and what it has
+    // used is unknown (not the stale 85 %, nor an invented 0 %).
     let q = Evaluator::new(&store, &cfg, ms("2026-12-03T14:30:00Z"))
         .account(account, Some(id))
         .expect("evaluate");
@@ -324,5 +325,259 @@ fn provider_reported_percentages() {
         .iter()
         .find(|w| w.window == QuotaWindow::Rolling5h)
         .expect("5h");
-    assert_eq!((five.percent, five.status), (Some(0.0), Status::Active));
+    assert_eq!(
+        (five.used, five.percent, five.status),
+        (None, None, Status::Unknown)
+    );
+    assert_eq!(five.start_ms, Some(ms("2026-12-03T14:00:00Z")));
+    assert_eq!(five.next_reset_ms, Some(ms("2026-12-03T19:00:00Z")));
+    assert_eq!(five.projection, None);
+    // Several windows later the reset is rolled forward past now.
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-04T01:00:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!(five.start_ms, Some(ms("2026-12-04T00:00:00Z")));
+    assert_eq!(five.next_reset_ms, Some(ms("2026-12-04T05:00:00Z")));
+}
+
+/// A Codex account whose ledger holds only `obs`.
+fn codex_with(obs: &[Observation]) -> (tempfile::TempDir, Store, i64, Config) {
+    let text = format!(
+        "credentials:\n  codex:\n    accounts:\n      pro:\n        api_key: sk-proj-{}\n",
+        "k".repeat(60)
+    );
+    let cfg = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut store = Store::open(&dir.path().join("xnai.db")).expect("ledger");
+    let id = store.account_id("codex", "pro").expect("id");
+    let tagged: Vec<(&'static str, Observation)> =
+        obs.iter().map(|o| ("codex", o.clone())).collect();
+    store
+        .save_scan(id, std::iter::empty(), &[], &tagged)
+        .expect("save");
+    (dir, store, id, cfg)
+}
+
+#[test]
+fn reports_a_minute_apart_give_no_absurd_burn() {
+    let o = |window: &str, minutes: i64, at: &str, used: f64, resets: &str| Observation {
+        observed_ms: ms(at),
+        window: window.to_string(),
+        window_minutes: Some(minutes),
+        used_percent: used,
+        resets_at_ms: Some(ms(resets)),
+    };
+    let (_d, store, id, cfg) = codex_with(&[
+        // A week that started on Monday 30 November, reported twice a minute apart.
+        o(
+            "secondary",
+            10080,
+            "2026-12-03T10:00:00Z",
+            50.0,
+            "2026-12-07T00:00:00Z",
+        ),
+        o(
+            "secondary",
+            10080,
+            "2026-12-03T10:01:00Z",
+            52.0,
+            "2026-12-07T00:00:00Z",
+        ),
+        // A 5-hour window opened at 10:00, reported at 10:01 and 10:02.
+        o(
+            "primary",
+            300,
+            "2026-12-03T10:01:00Z",
+            5.0,
+            "2026-12-03T15:00:00Z",
+        ),
+        o(
+            "primary",
+            300,
+            "2026-12-03T10:02:00Z",
+            8.0,
+            "2026-12-03T15:00:00Z",
+        ),
+    ]);
+    let account = cfg.accounts().next().expect("a");
+    let q = Evaluator::new(&store, &cfg, ms("2026-12-03T10:05:00Z"))
+        .account(account, Some(id))
+        .expect("evaluate");
+    let week = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Weekly)
+        .expect("weekly");
+    // Anchored at the week's start with 0 %: about 52 % in 3.4 days, not 2 % a minute
+    // (2,880 % a day, out in 24 minutes).
+    let burn = week.burn_rate_per_day.expect("burn");
+    assert!((10.0..20.0).contains(&burn), "{burn}");
+    let out = week
+        .projection
+        .and_then(|p| p.exhaustion_ms)
+        .expect("runs out at this rate");
+    assert!(out > ms("2026-12-05T00:00:00Z"), "{out}");
+    // Anchored at 10:00, the 5-hour series spans 2 minutes: too short for a rate.
+    let five = q
+        .windows
+        .iter()
+        .find(|w| w.window == QuotaWindow::Rolling5h)
+        .expect("5h");
+    assert_eq!(five.burn_rate_per_day, None);
+    assert_eq!(five.percent, Some(8.0));
+}
+
+#[test]
+fn no_usage_means_an_unknown_burn_for_what_no_log_records() {
+    let cfg = config(
+        "          - {limit: 2000, unit: completions, window: monthly}
+          - {limit: 1000, unit: tokens, window: monthly}",
+    );
+    let l = ledger();
+    let ws = windows(&cfg, &l, ms("2026-12-03T00:00:00Z"));
+    assert_eq!(ws[0].unit, QuotaUnit::Completions);
+    assert_eq!(ws[0].burn_rate_per_day, None);
+    // Tokens are logged: none used is a real 0 a day.
+    assert_eq!(ws[1].burn_rate_per_day, Some(0.0));
+}
+
+/// Saves a Claude Code usage-limit notice logged at `at` that lifts at `lifts`.
+fn notice(l: &mut Ledger, at: i64, lifts: i64) {
+    let o = Observation {
+        observed_ms: at,
+        window: xnai::usage::LIMIT_REACHED.to_string(),
+        window_minutes: None,
+        used_percent: 100.0,
+        resets_at_ms: Some(lifts),
+    };
+    l.store
+        .save_scan(l.id, std::iter::empty(), &[], &[("claude", o)])
+        .expect("save");
+}
+
+#[test]
+fn a_usage_limit_notice_exhausts_the_five_hour_window_until_it_lifts() {
+    let cfg = config(
+        "          - {limit: 1000000, unit: tokens, window: weekly}
+          - {limit: 1000, unit: tokens, window: rolling_5h}",
+    );
+    let mut l = ledger();
+    record(&mut l, &[(ms("2026-10-03T11:00:00Z"), 400)]);
+    notice(
+        &mut l,
+        ms("2026-10-03T11:40:02Z"),
+        ms("2026-10-03T16:00:00Z"),
+    );
+    let ws = windows(&cfg, &l, ms("2026-10-03T12:00:00Z"));
+    let (week, five) = (&ws[0], &ws[1]);
+    assert_eq!(five.window, QuotaWindow::Rolling5h);
+    // 40 % by the ledger's count, but the agent says it is out: exhausted until 16:00.
+    assert_eq!(five.percent, Some(40.0));
+    assert_eq!(five.status, Status::Exhausted);
+    assert_eq!(five.next_reset_ms, Some(ms("2026-10-03T16:00:00Z")));
+    assert_eq!(five.exhausted_until_ms, Some(ms("2026-10-03T16:00:00Z")));
+    assert_eq!(week.status, Status::Active);
+    assert_eq!(week.exhausted_until_ms, None);
+    // Once it has lifted the notice says nothing.
+    let ws = windows(&cfg, &l, ms("2026-10-03T16:00:01Z"));
+    assert_eq!(
+        (ws[1].status, ws[1].exhausted_until_ms),
+        (Status::Active, None)
+    );
+    // Nor before it was logged (an audit as of an earlier time).
+    let ws = windows(&cfg, &l, ms("2026-10-03T11:30:00Z"));
+    assert_eq!(ws[1].status, Status::Active);
+}
+
+#[test]
+fn a_usage_limit_notice_without_limits_adds_an_exhausted_window() {
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n",
+        "A".repeat(90)
+    );
+    let bare = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let mut l = ledger();
+    notice(
+        &mut l,
+        ms("2026-10-03T11:40:02Z"),
+        ms("2026-10-03T16:00:00Z"),
+    );
+    let q = Evaluator::new(&l.store, &bare, ms("2026-10-03T12:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert_eq!(q.status, Status::Exhausted);
+    assert_eq!(q.windows.len(), 1);
+    let w = &q.windows[0];
+    assert_eq!(
+        (w.window, w.percent, w.next_reset_ms),
+        (
+            QuotaWindow::Rolling5h,
+            None,
+            Some(ms("2026-10-03T16:00:00Z"))
+        )
+    );
+    let q = Evaluator::new(&l.store, &bare, ms("2026-10-03T17:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert!(q.windows.is_empty());
+}
+
+#[test]
+fn usage_is_reported_for_today_the_iso_week_and_the_month_whatever_the_limits() {
+    // No limits at all: the usage still shows, and no percentage is made up.
+    let text = format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n",
+        "A".repeat(90)
+    );
+    let bare = load_str(&text, Path::new("/c.yaml"), &|_| None).expect("config");
+    let mut l = ledger();
+    let mut with_cost = event(9, ms("2026-12-01T09:00:00Z"), 200);
+    with_cost.cost_usd = Some(0.5);
+    let evs = [
+        // Sunday 29 November: last ISO week, last month.
+        event(1, ms("2026-11-29T12:00:00Z"), 1000),
+        // Monday 30 November: this week, last month.
+        event(2, ms("2026-11-30T10:00:00Z"), 100),
+        with_cost,
+        // Thursday 3 December, today.
+        event(4, ms("2026-12-03T08:00:00Z"), 50),
+        // After the evaluation time: ignored.
+        event(5, ms("2026-12-03T20:00:00Z"), 7),
+    ];
+    let mut sorted: Vec<&Event> = evs.iter().collect();
+    sorted.sort_by_key(|e| e.key as i64);
+    l.store
+        .save_scan(l.id, sorted.into_iter().map(|e| ("claude", e)), &[], &[])
+        .expect("save");
+    let q = Evaluator::new(&l.store, &bare, ms("2026-12-03T18:00:00Z"))
+        .account(bare.accounts().next().expect("a"), Some(l.id))
+        .expect("evaluate");
+    assert!(q.windows.is_empty());
+    let u = q.usage.expect("usage");
+    assert_eq!(
+        (u.today.start_ms, u.today.tokens, u.today.requests),
+        (ms("2026-12-03T00:00:00Z"), 50, 1)
+    );
+    assert_eq!(
+        (u.week.start_ms, u.week.tokens, u.week.requests),
+        (ms("2026-11-30T00:00:00Z"), 350, 3)
+    );
+    assert_eq!(
+        (u.month.start_ms, u.month.tokens, u.month.requests),
+        (ms("2026-12-01T00:00:00Z"), 250, 2)
+    );
+    // Cost where the log records it: one of the month's two requests.
+    assert_eq!(u.today.cost_usd, None);
+    assert_eq!((u.month.cost_usd, u.month.cost_events), (Some(0.5), 1));
+    assert!(u.tokens_burn_per_day.is_some_and(|b| b > 0.0));
+    // An account the ledger has never seen: unknown, not zero.
+    let q = Evaluator::new(&l.store, &bare, ms("2026-12-03T18:00:00Z"))
+        .account(bare.accounts().next().expect("a"), None)
+        .expect("evaluate");
+    assert_eq!(q.usage, None);
 }

@@ -493,3 +493,94 @@ fn without_systemd_install_prints_units_and_crontab_and_writes_nothing() {
     assert_eq!(o.code, 1);
     assert!(o.stdout.contains("not installed"), "{}", o.stdout);
 }
+
+#[test]
+fn an_unset_variable_points_to_the_file_the_service_reads() {
+    let (h, cfg) = home_with_config();
+    let data = h.path().join("data");
+    let o = run(xnai(&h, &cfg)
+        .env_remove("TEST_KEY")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["schedule", "install", "--dry-run"]));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("TEST_KEY is not set"), "{}", o.stderr);
+    // Exporting it in this shell would not reach the timer: schedule.env does.
+    let env = data.join("schedule.env");
+    assert!(
+        o.stderr.contains(&env.display().to_string()) && !o.stderr.contains("export TEST_KEY"),
+        "{}",
+        o.stderr
+    );
+}
+
+/// A credential file (and a schedule.env) owned by `nobody`, for the tests root can run.
+fn owned_by_nobody() -> Option<(Home, PathBuf, PathBuf)> {
+    if xnai::fsutil::effective_ids().0 != 0 {
+        eprintln!("skipping: needs root to give a file to another user");
+        return None;
+    }
+    let uid = 65534u32;
+    xnai::schedule::user_by_uid(uid).filter(|(n, _)| n == "nobody")?;
+    let (h, cfg) = home_with_config();
+    let data = h.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let env = data.join("schedule.env");
+    std::fs::write(&env, format!("TEST_KEY={}AA\n", "k".repeat(93))).expect("env");
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    for p in [&cfg, &env] {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).expect("chown");
+    }
+    Some((h, cfg, data))
+}
+
+#[test]
+fn root_installing_for_another_user_uses_their_crontab() {
+    let Some((h, cfg, data)) = owned_by_nobody() else {
+        return;
+    };
+    let o = run(xnai(&h, &cfg)
+        .env_remove("TEST_KEY")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["schedule", "install", "--system", "--dry-run"]));
+    // nobody's own schedule.env is read (root reading it is not a finding), and the crontab
+    // line goes into nobody's crontab, not root's.
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("\nUser=nobody\n"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("# crontab line (`crontab -u nobody -e`)"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stderr.contains("chown 0:0"), "{}", o.stderr);
+}
+
+#[test]
+fn root_is_not_told_to_take_another_users_file() {
+    let Some((h, cfg, data)) = owned_by_nobody() else {
+        return;
+    };
+    let o = run(xnai(&h, &cfg).arg("--data-dir").arg(&data).args([
+        "schedule",
+        "install",
+        "--user",
+        "--dry-run",
+    ]));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(!o.stderr.contains("chown 0:0"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("sudo -u nobody xnai") && o.stderr.contains("schedule install --user"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("install -m 600"), "copy it: {}", o.stderr);
+    // Any other command reading it as root gets the same advice, not a chown.
+    let o = run(xnai(&h, &cfg).arg("check"));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        !o.stderr.contains("chown 0:0") && o.stderr.contains("sudo -u nobody xnai"),
+        "{}",
+        o.stderr
+    );
+}

@@ -133,6 +133,16 @@ fn claude_code_fixtures() {
         .expect("sonnet 4");
     // alpha's two sonnet-4 responses + ccviewer's 1 + 20 + 7.
     assert_eq!(sonnet4.events, 2 + 1 + 20 + 7);
+    // The usage-limit notice is a quota observation: out until 1791043200 (2026-10-03 16:00
+    // UTC), logged at 11:40:02.118.
+    assert_eq!(stats.observations, 1);
+    let id = l.store.find_account("p", "a").expect("q").expect("account");
+    let obs = l.store.latest_observations(id).expect("obs");
+    assert_eq!(obs.len(), 1, "{obs:?}");
+    assert_eq!(obs[0].0, "claude");
+    assert_eq!(obs[0].1.window, usage::LIMIT_REACHED);
+    assert_eq!(obs[0].1.resets_at_ms, Some(1_791_043_200_000));
+    assert_eq!(obs[0].1.observed_ms, 1_791_027_602_118);
 }
 
 #[test]

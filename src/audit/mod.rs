@@ -11,7 +11,7 @@ pub use report::{Format, ReportDoc, build, file_name, render, write};
 use serde::Serialize;
 
 use crate::check::{self, CheckResult, State};
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, QuotaUnit};
 use crate::error::Result;
 use crate::quota::{AccountQuota, Evaluator, Status, WindowQuota};
 use crate::store::{Snapshot, Store};
@@ -95,6 +95,8 @@ pub struct AccountAudit {
     pub quota: AccountQuota,
     /// What collecting its usage did.
     pub collected: Collected,
+    /// Whether any scan of its usage has ever finished: if not, its usage is unknown.
+    pub ever_scanned: bool,
 }
 
 /// Evaluates every account as of `now_ms`, in the order of `accounts` (callers pair the
@@ -112,6 +114,18 @@ pub fn evaluate(
     let mut out = Vec::with_capacity(accounts.len());
     for (a, c) in accounts.iter().zip(collected) {
         let id = store.find_account(&a.provider_id, &a.id)?;
+        let ever_scanned = match id {
+            Some(id) => store.last_scan_ms(id)?.is_some(),
+            None => false,
+        };
+        let mut quota = eval.account(a, id)?;
+        if !ever_scanned {
+            quota.forget_usage(if c.timed_out {
+                "usage unknown: the first collection of this account timed out"
+            } else {
+                "usage unknown: this account's usage has never been collected"
+            });
+        }
         out.push(AccountAudit {
             provider: a.provider_id.clone(),
             account: a.id.clone(),
@@ -119,8 +133,9 @@ pub fn evaluate(
             kind: a.kind.id(),
             enabled: a.enabled,
             credential: check::check_account(a, buffer, now),
-            quota: eval.account(a, id)?,
+            quota,
             collected: c,
+            ever_scanned,
         });
     }
     Ok(out)
@@ -135,11 +150,18 @@ fn pct(p: f64) -> String {
     }
 }
 
-fn amount(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        crate::output::thousands(v as u64)
+/// An amount of `unit` for people: money with two decimals (`$8.53`), anything else rounded
+/// to a whole number with thousands separators. Tables and alerts share it, so a budget never
+/// shows as `$9` in one place and `8.53` in another.
+pub fn amount(v: f64, unit: QuotaUnit) -> String {
+    if unit == QuotaUnit::Usd {
+        return format!("${v:.2}");
+    }
+    let r = v.round();
+    if (0.0..1e15).contains(&r) {
+        crate::output::thousands(r as u64)
     } else {
-        format!("{v:.2}")
+        format!("{r:.0}")
     }
 }
 
@@ -183,7 +205,7 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
         let what = format!("{}/{}", w.unit.name(), w.window.name());
         let of = match (w.used, w.limit) {
             (Some(u), Some(l)) if w.unit != crate::config::QuotaUnit::Percent => {
-                format!(" ({} of {})", amount(u.round()), amount(l))
+                format!(" ({} of {})", amount(u, w.unit), amount(l, w.unit))
             }
             _ => String::new(),
         };
@@ -192,6 +214,16 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
             .map(|r| format!(" until the reset at {}", crate::output::iso_ms(r)))
             .unwrap_or_default();
         match w.status {
+            Status::Exhausted if w.exhausted_until_ms.is_some() => out.push(alert(
+                Level::Critical,
+                format!(
+                    "{what} exhausted: the agent reported its usage limit reached{}",
+                    w.percent
+                        .map(|p| format!(" (the ledger counts {}{of})", pct(p)))
+                        .unwrap_or_default()
+                ),
+                format!("use another account{reset}"),
+            )),
             Status::Exhausted => out.push(alert(
                 Level::Critical,
                 format!("{what} exhausted: {}{of}", pct(w.percent.unwrap_or(100.0))),
@@ -216,12 +248,9 @@ pub fn alerts_for(a: &AccountAudit, config: &Config) -> Vec<Alert> {
         {
             let pace = w.pace_per_day.unwrap_or(0.0);
             let rate = if w.window == crate::config::QuotaWindow::Rolling5h {
-                format!(
-                    "this window's pace ({}/hour)",
-                    amount((pace / 24.0).round())
-                )
+                format!("this window's pace ({}/hour)", amount(pace / 24.0, w.unit))
             } else {
-                format!("the current rate ({}/day)", amount(pace.round()))
+                format!("the current rate ({}/day)", amount(pace, w.unit))
             };
             out.push(alert(
                 Level::Warning,
@@ -250,11 +279,17 @@ pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
         action,
     };
     let col = &a.collected;
+    // Without a finished scan there is no previous figure to fall back on.
+    let figures = if a.ever_scanned {
+        "figures are from the previous scan"
+    } else {
+        "no scan of this account has finished yet: its usage is unknown"
+    };
     if col.timed_out {
         Some(alert(
             Level::Warning,
             format!(
-                "usage collection timed out after {} s: figures are from the previous scan",
+                "usage collection timed out after {} s: {figures}",
                 col.timeout_secs
             ),
             format!("look for a slow or hanging log directory: xnai usage {label} -v"),
@@ -262,7 +297,7 @@ pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
     } else if let Some(e) = &col.error {
         Some(alert(
             Level::Warning,
-            format!("usage could not be collected: {e}"),
+            format!("usage could not be collected: {e}; {figures}"),
             format!("xnai usage {label} -v"),
         ))
     } else if !col.unreadable.is_empty() {

@@ -10,7 +10,7 @@ use super::{AccountAudit, Alert, Level};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::iso_ms;
-use crate::quota::{Status, WindowQuota};
+use crate::quota::{PeriodUsage, Status, UsageSummary, WindowQuota};
 
 /// Report file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,6 +93,8 @@ pub struct QuotaEntry {
     pub credential: Credential,
     /// Each window.
     pub windows: Vec<WindowEntry>,
+    /// Usage whatever the limits; `null` when unknown (never collected).
+    pub usage: Option<UsageEntry>,
     /// The tightest window's burn rate.
     pub burn_rate_per_day: Option<f64>,
     /// The tightest window's days until it runs out.
@@ -150,6 +152,62 @@ pub struct WindowEntry {
     /// Why something is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The agent reported the limit reached: exhausted until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exhausted_until: Option<String>,
+}
+
+/// `usage` of an entry: calendar periods in UTC, up to the as-of time.
+#[derive(Debug, Serialize)]
+pub struct UsageEntry {
+    /// Since 00:00 UTC.
+    pub today: PeriodEntry,
+    /// Since Monday 00:00 UTC (ISO week).
+    pub this_week: PeriodEntry,
+    /// Since the 1st, 00:00 UTC.
+    pub this_month: PeriodEntry,
+    /// Tokens per day over the last days; `null` when not measurable.
+    pub tokens_burn_per_day: Option<f64>,
+}
+
+/// One period of [`UsageEntry`].
+#[derive(Debug, Serialize)]
+pub struct PeriodEntry {
+    /// When the period started.
+    pub since: String,
+    /// Tokens.
+    pub tokens: u64,
+    /// Requests.
+    pub requests: u64,
+    /// Recorded cost in USD; `null` when the tool logs none.
+    pub cost_usd: Option<f64>,
+    /// When only some requests carried a cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_note: Option<String>,
+}
+
+fn period_entry(p: &PeriodUsage) -> PeriodEntry {
+    PeriodEntry {
+        since: iso_ms(p.start_ms),
+        tokens: p.tokens,
+        requests: p.requests,
+        cost_usd: p.cost_usd.map(r2),
+        cost_note: (p.cost_events > 0 && p.cost_events < p.events).then(|| {
+            format!(
+                "cost recorded for {} of {} requests: a lower bound",
+                p.cost_events, p.events
+            )
+        }),
+    }
+}
+
+fn usage_entry(u: &UsageSummary) -> UsageEntry {
+    UsageEntry {
+        today: period_entry(&u.today),
+        this_week: period_entry(&u.week),
+        this_month: period_entry(&u.month),
+        tokens_burn_per_day: u.tokens_burn_per_day.map(r2),
+    }
 }
 
 /// `collection` of an entry.
@@ -208,6 +266,7 @@ fn window_entry(w: &WindowQuota) -> WindowEntry {
         runs_out_before_reset: p.is_some_and(|p| p.runs_out_before_reset),
         source: w.source.clone(),
         note: w.note.clone(),
+        exhausted_until: w.exhausted_until_ms.map(iso_ms),
     }
 }
 
@@ -239,6 +298,7 @@ pub fn build(
                     expires_at: a.credential.expires_at.clone(),
                 },
                 windows: a.quota.windows.iter().map(window_entry).collect(),
+                usage: a.quota.usage.as_ref().map(usage_entry),
                 burn_rate_per_day: tight.and_then(|w| w.burn_rate_per_day).map(r2),
                 days_until_exhaustion: tp.and_then(|p| p.days_until_exhaustion).map(r2),
                 exhaustion_date: tp.and_then(|p| p.exhaustion_ms).map(iso_ms),
@@ -308,6 +368,10 @@ pub fn render(doc: &ReportDoc, format: Format) -> Result<String> {
     }
 }
 
+/// How old a temporary file in the reports directory must be before it is taken as left
+/// behind by a killed audit.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// `ACCOUNT-TRACKING-YYYY-MM-DD.yaml`.
 pub fn file_name(date: &str, format: Format) -> String {
     format!("ACCOUNT-TRACKING-{date}.{}", format.ext())
@@ -316,6 +380,9 @@ pub fn file_name(date: &str, format: Format) -> String {
 /// Writes the report into `dir` atomically, replacing that day's earlier report.
 pub fn write(dir: &Path, date: &str, format: Format, text: &str) -> Result<PathBuf> {
     let path = dir.join(file_name(date, format));
+    // An audit killed mid-write (the timer's TimeoutStartSec, SIGKILL) leaves its temporary
+    // file; the reports directory is the one place they would pile up, one a day.
+    crate::fsutil::remove_stale_temp_files(dir, STALE_TEMP_AGE);
     crate::fsutil::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)
 }

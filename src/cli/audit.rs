@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::Ctx;
-use crate::audit::{self, Format, Level};
+use crate::audit::{self, Format, Level, amount};
+use crate::config::QuotaUnit;
 use crate::error::{Result, exit};
 use crate::output::{self, Cell, Table, style};
 use crate::quota::Status;
@@ -56,6 +57,30 @@ fn status_cell(s: Status) -> Cell {
 
 /// Runs the audit.
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    // A file given as --output is a mistake found now, not after minutes of collection (and
+    // the table) have gone by; a directory that cannot be written still fails only at the end,
+    // so the alerts are shown either way.
+    if let Some(out) = &args.output
+        && let Ok(meta) = std::fs::metadata(out)
+        && !meta.is_dir()
+    {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| std::path::Path::new("."));
+        return Err(crate::error::Error::usage(
+            format!("--output {} is a file, not a directory", out.display()),
+            Some(format!(
+                "--output takes the directory the report goes in (as ACCOUNT-TRACKING-<date>.{}); \
+                 for example --output {}",
+                match args.format {
+                    Format::Yaml => "yaml",
+                    Format::Json => "json",
+                },
+                crate::fsutil::shell_quote(&parent.display().to_string())
+            )),
+        ));
+    }
     let loaded = ctx.load()?;
     let cfg = &loaded.config;
     let started = Instant::now();
@@ -133,22 +158,41 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 } else {
                     Cell::styled("disabled", style::DIM)
                 },
-                tight.map_or_else(|| "-".to_string(), |w| w.key()).into(),
-                tight
-                    .and_then(|w| match (w.used, w.limit, w.percent) {
-                        (Some(u), Some(l), Some(p)) => Some(format!(
-                            "{:.0}% of {}",
-                            p,
-                            amount(l, w.unit == crate::config::QuotaUnit::Usd)
-                        ))
-                        .filter(|_| u >= 0.0),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| "-".to_string())
-                    .into(),
-                q.burn_rate_per_day
-                    .map_or_else(|| "-".to_string(), |b| amount(b.round(), false))
-                    .into(),
+                match tight {
+                    Some(w) => w.key(),
+                    // Usage is still shown for it, never a percentage.
+                    None if a.quota.windows.is_empty() => "no limit".to_string(),
+                    None => "-".to_string(),
+                }
+                .into(),
+                match tight {
+                    Some(w) => match (w.used, w.limit, w.percent) {
+                        (Some(u), Some(l), Some(p)) if u >= 0.0 => {
+                            format!("{:.0}% of {}", p, amount(l, w.unit))
+                        }
+                        _ => "-".to_string(),
+                    },
+                    None if a.quota.windows.is_empty() => match &a.quota.usage {
+                        Some(u) => format!(
+                            "{} tokens this week",
+                            amount(u.week.tokens as f64, QuotaUnit::Tokens)
+                        ),
+                        None => "unknown".to_string(),
+                    },
+                    None => "-".to_string(),
+                }
+                .into(),
+                match tight {
+                    Some(w) => q.burn_rate_per_day.map(|b| amount(b, w.unit)),
+                    None if a.quota.windows.is_empty() => a
+                        .quota
+                        .usage
+                        .and_then(|u| u.tokens_burn_per_day)
+                        .map(|b| amount(b.max(0.0), QuotaUnit::Tokens)),
+                    None => None,
+                }
+                .unwrap_or_else(|| "-".to_string())
+                .into(),
                 q.exhaustion_date
                     .as_deref()
                     .map_or("-", |d| d.get(..10).unwrap_or(d))
@@ -193,14 +237,4 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .fail_on
         .is_some_and(|lvl| doc.alerts.iter().any(|a| a.level >= lvl));
     Ok(if failed { exit::FINDINGS } else { exit::OK })
-}
-
-pub(crate) fn amount(v: f64, money: bool) -> String {
-    if money {
-        format!("${v:.2}")
-    } else if v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
-        output::thousands(v as u64)
-    } else {
-        format!("{v:.2}")
-    }
 }

@@ -170,19 +170,21 @@ impl Ctx {
     }
 }
 
+/// Whether `v` is exactly `YYYY-MM-DD`. jiff's `Date` parser also accepts a whole RFC 3339
+/// timestamp (taking its date part), so it cannot tell a day from an instant on its own.
+fn is_plain_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// Parses a day (`YYYY-MM-DD`, UTC) or an RFC 3339 instant as Unix ms. A day is its start,
 /// or with `end_of_day` the start of the next day.
 pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
     let v = v.trim();
-    if let Ok(ts) = v.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_millisecond());
-    }
-    if v.parse::<jiff::civil::Date>().is_ok()
-        && let Ok(ts) = format!("{v}T00:00:00Z").parse::<jiff::Timestamp>()
-    {
-        let ms = ts.as_millisecond();
-        return Ok(if end_of_day { ms + 86_400_000 } else { ms });
-    }
     // Echo only what looks like an attempt at a date: anything else may be a pasted secret.
     let shown = if v.len() <= 40
         && v.chars()
@@ -192,16 +194,43 @@ pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
     } else {
         "the value given".to_string()
     };
+    let out_of_range = || {
+        Error::usage(
+            format!(
+                "{shown} is out of range: xnai handles instants up to {}",
+                jiff::Timestamp::MAX.strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            Some("give a date in the range, for example 2026-09-01".to_string()),
+        )
+    };
+    if is_plain_date(v) {
+        if let Ok(d) = v.parse::<jiff::civil::Date>() {
+            // A real calendar day whose midnight (UTC) jiff cannot represent: 9999-12-31.
+            let Ok(z) = d
+                .to_datetime(jiff::civil::Time::midnight())
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            else {
+                return Err(out_of_range());
+            };
+            let ms = z.timestamp().as_millisecond();
+            return Ok(if end_of_day { ms + 86_400_000 } else { ms });
+        }
+    } else if let Ok(ts) = v.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_millisecond());
+    } else if jiff::fmt::temporal::Pieces::parse(v).is_ok_and(|p| p.offset().is_some()) {
+        // Well-formed, with an offset, yet no timestamp: beyond the representable range.
+        return Err(out_of_range());
+    }
     Err(Error::usage(
         format!("{shown} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
         Some("for example 2026-09-01 or 2026-09-01T12:00:00Z".to_string()),
     ))
 }
 
-/// `--as-of`: a day means its last millisecond (the whole day's usage counts), an RFC 3339
-/// instant means itself.
+/// `--as-of`: a day (exactly `YYYY-MM-DD`) means its last millisecond (the whole day's usage
+/// counts), an RFC 3339 instant means itself.
 pub(crate) fn parse_as_of(v: &str) -> Result<i64> {
-    if v.trim().parse::<jiff::civil::Date>().is_ok() {
+    if is_plain_date(v.trim()) {
         return Ok(parse_instant(v, true)? - 1);
     }
     parse_instant(v, false)
@@ -316,5 +345,52 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(a) => status::run(&ctx, a),
         Command::Schedule(a) => schedule::run(&ctx, a),
         Command::Dispatch(a) => dispatch::run(&ctx, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .unwrap_or(i64::MIN)
+    }
+
+    #[test]
+    fn as_of_takes_an_instant_with_an_offset_as_that_instant() {
+        // Read as a date, this was the last millisecond of 29 November: a whole day later.
+        assert_eq!(
+            parse_as_of("2026-11-29T00:00:00+00:00").ok(),
+            Some(ms("2026-11-29T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_as_of("2026-11-29T01:00:00+01:00").ok(),
+            Some(ms("2026-11-29T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_as_of("2026-11-28").ok(),
+            Some(ms("2026-11-29T00:00:00Z") - 1)
+        );
+        // A civil time without an offset is neither: refused, not taken for its date.
+        assert!(parse_as_of("2026-11-29T00:00:00").is_err());
+    }
+
+    #[test]
+    fn a_date_beyond_the_range_is_out_of_range_not_malformed() {
+        for v in ["9999-12-31", "9999-12-31T12:00:00Z"] {
+            let e = parse_as_of(v)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("out of range"), "{v}: {e}");
+            assert!(!e.contains("not a date"), "{v}: {e}");
+        }
+        let e = parse_as_of("2026-13-01").err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().unwrap_or_default().contains("not a date"),
+            "{e:?}"
+        );
     }
 }

@@ -335,16 +335,89 @@ fn warn_environment(spec: &Spec) {
     }
 }
 
+/// The `crontab` command that edits the crontab the line belongs in: the service's user's,
+/// when root installs for another user.
+fn crontab_edit(spec: &Spec) -> String {
+    match (&spec.user, spec.scope) {
+        (Some(user), Scope::System) => format!("crontab -u {} -e", fsutil::shell_quote(user)),
+        _ => "crontab -e".to_string(),
+    }
+}
+
+/// Refuses `--user` as root for a credential file another user owns, before loading it:
+/// root's own timer cannot read it (xnai refuses another user's file), and the usual fix for
+/// that, chown, would take the file away from its owner.
+fn refuse_root_user_scope_for_other(ctx: &Ctx, scope: Scope, config: &Path) -> Result<()> {
+    let owner = std::fs::metadata(config)
+        .map_err(|e| Error::io("reading", config, e))?
+        .uid();
+    if scope != Scope::User || fsutil::effective_ids().0 != 0 || owner == 0 {
+        return Ok(());
+    }
+    if ctx.insecure_permissions {
+        return Ok(());
+    }
+    let name = schedule::user_by_uid(owner).map_or_else(|| format!("'#{owner}'"), |(n, _)| n);
+    let q = fsutil::shell_quote(&config.display().to_string());
+    Err(Error::usage(
+        format!(
+            "{} belongs to {name}: a --user timer installed as root would be root's own and \
+             could not read it",
+            config.display()
+        ),
+        Some(format!(
+            "install {name}'s own timer as {name}: sudo -u {name} xnai --config {q} schedule \
+             install --user; or a system timer that runs as {name}: xnai --config {q} schedule \
+             install --system; or copy the file to one root owns (install -m 600 {q} \
+             /root/.config/xnai/credentials.yaml) and install with that"
+        )),
+    ))
+}
+
 fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
     let scope = args.scope.scope();
+    refuse_root_user_scope_for_other(ctx, scope, &clean_path(&ctx.config_path)?)?;
     let (spec, run_as) = build_spec(ctx, scope, At::default())?;
+    // root installing a system timer for the file's owner: the service runs as that user.
+    let for_other = scope == Scope::System
+        && run_as.is_some()
+        && fsutil::effective_ids().0 == 0
+        && !ctx.insecure_permissions;
+    let env_path = schedule::env_file(&spec.data_dir);
+    if for_other && let Ok(meta) = std::fs::metadata(&env_path) {
+        // The service reads it as the credential file's owner and, like xnai anywhere,
+        // accepts it only if that user owns it and no one else can read it.
+        let owner = std::fs::metadata(&spec.config)
+            .map_err(|e| Error::io("reading", &spec.config, e))?
+            .uid();
+        let user = spec.user.as_deref().unwrap_or("its owner");
+        let q = fsutil::shell_quote(&env_path.display().to_string());
+        if meta.uid() != owner {
+            return Err(Error::usage(
+                format!(
+                    "{} is owned by uid {}, not by {user}, whom the service runs as",
+                    env_path.display(),
+                    meta.uid()
+                ),
+                Some(format!("chown {user} {q}")),
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(Error::usage(
+                format!(
+                    "{}: {} (it holds secrets)",
+                    env_path.display(),
+                    fsutil::PermissionProblem::TooOpen { mode: meta.mode() }.describe()
+                ),
+                Some(format!("chmod 600 {q}")),
+            ));
+        }
+    }
     // The scheduled audit reads schedule.env: so does this check of the credential file,
-    // for what this shell does not set itself (under sudo, say).
-    for (name, value) in crate::envfile::read(
-        &schedule::env_file(&spec.data_dir),
-        ctx.insecure_permissions,
-    )?
-    .unwrap_or_default()
+    // for what this shell does not set itself (under sudo, say). For another user's service
+    // the file is theirs: only that no one else can read it matters (checked above).
+    for (name, value) in
+        crate::envfile::read(&env_path, ctx.insecure_permissions || for_other)?.unwrap_or_default()
     {
         if std::env::var_os(&name).is_none() {
             // SAFETY: `install` has started no thread yet; nothing reads the environment
@@ -353,10 +426,6 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         }
     }
     // A timer that can only fail is worse than none: the file must load now.
-    let for_other = scope == Scope::System
-        && run_as.is_some()
-        && fsutil::effective_ids().0 == 0
-        && !ctx.insecure_permissions;
     let loaded = if for_other {
         // root installs for the file's owner, who is the one the service runs as: the file must
         // be private to that user, and root reading it is not a finding.
@@ -375,9 +444,10 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
             path: spec.config.clone(),
             insecure_permissions: true,
             env: &env_lookup,
-        })?
+        })
+        .map_err(|e| for_the_service(e.into(), &env_path))?
     } else {
-        ctx.load()?
+        ctx.load().map_err(|e| for_the_service(e, &env_path))?
     };
     let qm = &loaded.config.quota;
     let (at_text, from) = match &args.at {
@@ -423,9 +493,10 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
     .map(|(what, p)| format!("{what} ({})", p.display()))
     .collect();
     warn_environment(&spec);
+    let edit = crontab_edit(&spec);
     let print_units = || -> Result<()> {
         output::print_raw(&format!(
-            "# {}\n{svc}\n# {}\n{timer}\n# crontab line (`crontab -e`), where systemd does not run:\n{}",
+            "# {}\n{svc}\n# {}\n{timer}\n# crontab line (`{edit}`), where systemd does not run:\n{}",
             svc_path.display(),
             timer_path.display(),
             crontab(&spec)
@@ -442,11 +513,11 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     let Some(sc) = systemctl() else {
-        output::warn(
+        output::warn(&format!(
             "systemd is not running on this machine (PID 1 is another init): nothing was \
              installed. The units and the equivalent crontab line follow; add the line with \
-             `crontab -e`",
-        );
+             `{edit}`"
+        ));
         print_units()?;
         return Ok(exit::FINDINGS);
     };
@@ -544,6 +615,23 @@ fn install(ctx: &Ctx, args: InstallArgs) -> Result<i32> {
         ));
     }
     Ok(exit::OK)
+}
+
+/// A credential file that does not load because a `${VAR}` is unset: the service does not
+/// see this shell's variables, so the place to set it is the environment file it reads.
+fn for_the_service(e: Error, env_path: &Path) -> Error {
+    match e {
+        Error::Config(mut c) if c.kind == crate::config::ConfigErrorKind::MissingVariable => {
+            c.hint = Some(format!(
+                "the scheduled audit does not see this shell's variables: put NAME=value lines \
+                 for them in {} (chmod 600), the file its --env-file reads; or give defaults in \
+                 the credential file: ${{NAME:-default}}",
+                env_path.display()
+            ));
+            Error::Config(c)
+        }
+        other => other,
+    }
 }
 
 fn uninstall(args: UninstallArgs) -> Result<i32> {

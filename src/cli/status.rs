@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Ctx;
-use super::audit::amount;
 use crate::audit::gather;
-use crate::audit::{self, AccountAudit};
-use crate::check::{State, human_span};
+use crate::audit::{self, AccountAudit, amount};
+use crate::check::{State, human_countdown};
+use crate::config::QuotaUnit;
 use crate::error::{Result, exit};
 use crate::output::{self, Cell, Table, style};
 use crate::quota::{Status, WindowQuota};
@@ -47,6 +47,10 @@ const BAR: usize = 16;
 
 fn bar(w: &WindowQuota) -> Cell {
     let Some(p) = w.percent else {
+        // The agent said the limit is reached, without a percentage.
+        if w.status == Status::Exhausted {
+            return Cell::styled(format!("{:<BAR$}  exhausted", ""), style::BAD);
+        }
         return Cell::styled(format!("{:<BAR$}  unknown", ""), style::DIM);
     };
     let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
@@ -70,25 +74,38 @@ fn span_from(now_ms: i64, t_ms: i64) -> String {
     if t_ms <= now_ms {
         "now".to_string()
     } else {
-        format!("in {}", human_span(d))
+        format!("in {}", human_countdown(d))
+    }
+}
+
+/// The CREDENTIAL cell: the state with its expiry date (UTC), so a glance tells how long an
+/// account stays usable; within 30 days also how long that is.
+fn credential_text(state: State, expires_at: Option<&str>, now_ms: i64) -> String {
+    let exp = expires_at.and_then(|e| e.parse::<jiff::Timestamp>().ok());
+    let day = |t: jiff::Timestamp| t.strftime("%Y-%m-%d").to_string();
+    let soon = |t: jiff::Timestamp| {
+        let ms = t.as_millisecond();
+        if ms - now_ms < 30 * 86_400_000 {
+            format!(" ({})", span_from(now_ms, ms))
+        } else {
+            String::new()
+        }
+    };
+    match (state, exp) {
+        (State::Valid, Some(t)) => format!("valid until {}{}", day(t), soon(t)),
+        (State::Valid, None) => "valid (no expiry)".to_string(),
+        (State::ExpiringSoon, Some(t)) => {
+            format!("expires {}{}", t.strftime("%Y-%m-%d %H:%M"), soon(t))
+        }
+        (State::Expired, Some(t)) => format!("expired {}", day(t)),
+        (State::Unverifiable, Some(t)) => format!("unverifiable, until {}", day(t)),
+        (s, _) => s.as_str().to_string(),
     }
 }
 
 fn credential(a: &AccountAudit, now_ms: i64) -> Cell {
     let state = a.credential.state;
-    let mut text = state.as_str().to_string();
-    if let Some(exp) = a
-        .credential
-        .expires_at
-        .as_deref()
-        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
-        && !state.is_failure()
-    {
-        let ms = exp.as_millisecond();
-        if ms - now_ms < 30 * 86_400_000 {
-            text.push_str(&format!(" ({})", span_from(now_ms, ms)));
-        }
-    }
+    let text = credential_text(state, a.credential.expires_at.as_deref(), now_ms);
     let st = if state.is_failure() {
         style::BAD
     } else if state == State::ExpiringSoon {
@@ -130,31 +147,38 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
             continue;
         }
         if a.quota.windows.is_empty() {
+            // No limit, so no percentage: what it used this (ISO, UTC) week and its burn.
+            let (used, burn) = match &a.quota.usage {
+                Some(u) => (
+                    format!(
+                        "{} this week",
+                        amount(u.week.tokens as f64, QuotaUnit::Tokens)
+                    ),
+                    u.tokens_burn_per_day.map_or_else(
+                        || "-".to_string(),
+                        |b| amount(b.max(0.0), QuotaUnit::Tokens),
+                    ),
+                ),
+                None => ("unknown".to_string(), "-".to_string()),
+            };
             first_cells(
                 &mut t,
                 vec![
-                    Cell::styled("no limit configured", style::DIM),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
+                    "tokens".into(),
+                    Cell::styled(format!("{:<BAR$}  no limit", ""), style::DIM),
+                    used.into(),
+                    burn.into(),
+                    "-".into(),
+                    "-".into(),
                     cooldown.clone().into(),
                 ],
             );
             continue;
         }
         for (i, w) in a.quota.windows.iter().enumerate() {
-            let money = w.unit == crate::config::QuotaUnit::Usd;
             let used = match (w.used, w.limit) {
-                (Some(u), Some(l)) => {
-                    format!(
-                        "{} / {}",
-                        amount(if money { u } else { u.round() }, money),
-                        amount(l, money)
-                    )
-                }
-                (None, Some(l)) => format!("? / {}", amount(l, money)),
+                (Some(u), Some(l)) => format!("{} / {}", amount(u, w.unit), amount(l, w.unit)),
+                (None, Some(l)) => format!("? / {}", amount(l, w.unit)),
                 _ => "-".to_string(),
             };
             let runs_out = w
@@ -166,19 +190,7 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
                 bar(w),
                 used.into(),
                 w.burn_rate_per_day
-                    .map_or_else(
-                        || "-".to_string(),
-                        |b| {
-                            amount(
-                                if money {
-                                    b.max(0.0)
-                                } else {
-                                    b.round().max(0.0)
-                                },
-                                money,
-                            )
-                        },
-                    )
+                    .map_or_else(|| "-".to_string(), |b| amount(b.max(0.0), w.unit))
                     .into(),
                 runs_out.into(),
                 w.next_reset_ms
@@ -347,5 +359,49 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             Some(secs) => std::thread::sleep(Duration::from_secs(secs)),
             None => return Ok(exit::OK),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn cooldowns_are_not_truncated_to_the_minute() {
+        let h = Hold {
+            hold: "rate_limited".to_string(),
+            until: None,
+            until_ms: Some(NOW + 117_000),
+        };
+        assert_eq!(h.describe(NOW), "rate limited, ends in 1m 57s");
+    }
+
+    #[test]
+    fn the_credential_column_shows_the_expiry_date() {
+        let c = |s, e: Option<&str>| credential_text(s, e, NOW);
+        assert_eq!(
+            c(State::Expired, Some("2026-01-15T00:00:00Z")),
+            "expired 2026-01-15"
+        );
+        assert_eq!(
+            c(State::Valid, Some("2099-06-30T12:00:00Z")),
+            "valid until 2099-06-30"
+        );
+        assert_eq!(c(State::Valid, None), "valid (no expiry)");
+        // Soon: the date and how long is left.
+        let in_20_days = jiff::Timestamp::from_millisecond(NOW + 20 * 86_400_000)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        assert!(
+            c(State::Valid, Some(&in_20_days)).ends_with("(in 20d 0h)"),
+            "{}",
+            c(State::Valid, Some(&in_20_days))
+        );
+        assert_eq!(
+            c(State::InvalidFormat, Some("2099-06-30T12:00:00Z")),
+            "invalid_format"
+        );
     }
 }

@@ -147,7 +147,7 @@ fn read_private_file(
     let problems = fsutil::private_file_problems(&file.meta);
     if !problems.is_empty() {
         let what: Vec<String> = problems.iter().map(|p| p.describe()).collect();
-        let fixes: Vec<String> = problems.iter().map(|p| p.fix_command(path)).collect();
+        let fixes: Vec<String> = problems.iter().map(|p| p.hint(path)).collect();
         if insecure_permissions {
             warnings.push(format!(
                 "{}: {}; loading anyway because of --insecure-permissions (fix: {})",
@@ -160,10 +160,17 @@ fn read_private_file(
                 ConfigErrorKind::Permissions,
                 path,
                 format!("refusing to read credentials: {}", what.join(" and ")),
-                Some(format!(
-                    "fix it with: {}   (or pass --insecure-permissions to load it anyway)",
-                    fixes.join(" && ")
-                )),
+                Some(if problems.iter().any(|p| p.root_reads_users_file()) {
+                    format!(
+                        "{}   (or pass --insecure-permissions to load it anyway)",
+                        fixes.join("; ")
+                    )
+                } else {
+                    format!(
+                        "fix it with: {}   (or pass --insecure-permissions to load it anyway)",
+                        fixes.join(" && ")
+                    )
+                }),
             ));
         }
     }
@@ -907,14 +914,28 @@ impl Walker<'_> {
     }
 
     fn uint(&self, node: Option<&Node>, path: &str, max: u32) -> Result<Option<u32>, ConfigError> {
+        self.uint_in(node, path, 0, max)
+    }
+
+    /// A whole number in `min..=max`; the message names that range, so it never offers a
+    /// value that is then refused.
+    fn uint_in(
+        &self,
+        node: Option<&Node>,
+        path: &str,
+        min: u32,
+        max: u32,
+    ) -> Result<Option<u32>, ConfigError> {
         let Some(n) = node else { return Ok(None) };
         match self.number(Some(n), path)? {
             None => Ok(None),
-            Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(max) => Ok(Some(v as u32)),
+            Some(v) if v >= f64::from(min) && v.fract() == 0.0 && v <= f64::from(max) => {
+                Ok(Some(v as u32))
+            }
             Some(_) => Err(self.err_at(
                 n,
                 ConfigErrorKind::InvalidValue,
-                format!("{path}: expected a whole number from 0 to {max}"),
+                format!("{path}: expected a whole number from {min} to {max}"),
                 None,
             )),
         }
@@ -2017,18 +2038,9 @@ impl Walker<'_> {
             QuotaWindow::ALL,
         )?;
         let reset_day_node = get(e, "reset_day");
-        let reset_day = match self.uint(reset_day_node, &format!("{path}.reset_day"), 31)? {
-            Some(0) => {
-                return Err(self.err_at(
-                    reset_day_node.unwrap_or(node),
-                    ConfigErrorKind::InvalidValue,
-                    format!("{path}.reset_day: expected a day of the month, 1 to 31"),
-                    None,
-                ));
-            }
-            Some(d) => Some(d as u8),
-            None => None,
-        };
+        let reset_day = self
+            .uint_in(reset_day_node, &format!("{path}.reset_day"), 1, 31)?
+            .map(|d| d as u8);
         let reset = self.plain_text(get(e, "reset"), &format!("{path}.reset"))?;
         if window == QuotaWindow::Rolling5h && reset_day.is_some() {
             return Err(self.err_at(

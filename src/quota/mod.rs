@@ -24,6 +24,8 @@ pub const BURN_DAYS: i64 = 7;
 const OBSERVATION_MAX_AGE_MS: i64 = 8 * DAY_MS;
 /// The shortest elapsed time a 5-hour window's rate is extrapolated from.
 const MIN_BLOCK_ELAPSED_MS: i64 = 15 * 60 * 1000;
+/// The shortest span of provider reports a burn rate is fitted over.
+const MIN_BURN_SPAN_MS: i64 = 15 * 60 * 1000;
 
 /// Where a window stands. Ordered: a later variant is worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -99,6 +101,9 @@ pub struct WindowQuota {
     pub source: String,
     /// Why something is unknown, or how to read it.
     pub note: Option<String>,
+    /// The tool said the limit is reached (Claude Code's usage-limit notice): exhausted until
+    /// then, whatever the figures say.
+    pub exhausted_until_ms: Option<i64>,
 }
 
 impl WindowQuota {
@@ -108,6 +113,52 @@ impl WindowQuota {
     }
 }
 
+/// What an account used in one calendar period (UTC), from its start up to the evaluation
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeriodUsage {
+    /// When the period started (Unix ms).
+    pub start_ms: i64,
+    /// Tokens (input + output + cache read + cache write).
+    pub tokens: u64,
+    /// Requests.
+    pub requests: u64,
+    /// Recorded cost in USD; `None` when no event of the period carried one (xnai does not
+    /// price tokens).
+    pub cost_usd: Option<f64>,
+    /// Events that carried a cost.
+    pub cost_events: u64,
+    /// Events.
+    pub events: u64,
+}
+
+impl PeriodUsage {
+    fn from_sums(start_ms: i64, s: &Sums) -> Self {
+        PeriodUsage {
+            start_ms,
+            tokens: s.tokens,
+            requests: s.requests,
+            cost_usd: (s.cost_events > 0).then_some(s.cost),
+            cost_events: s.cost_events,
+            events: s.events,
+        }
+    }
+}
+
+/// An account's usage whatever its limits: today, this ISO week and this month (UTC), and
+/// the tokens burned per day. Reported for every account, limited or not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageSummary {
+    /// Since 00:00 UTC.
+    pub today: PeriodUsage,
+    /// Since Monday 00:00 UTC.
+    pub week: PeriodUsage,
+    /// Since the 1st, 00:00 UTC.
+    pub month: PeriodUsage,
+    /// Tokens per day over the last days (least squares), when measurable.
+    pub tokens_burn_per_day: Option<f64>,
+}
+
 /// Every window of one account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountQuota {
@@ -115,9 +166,38 @@ pub struct AccountQuota {
     pub windows: Vec<WindowQuota>,
     /// The worst window status (`unknown` without any known window).
     pub status: Status,
+    /// Usage regardless of limits; `None` when unknown (the ledger has no record of the
+    /// account).
+    pub usage: Option<UsageSummary>,
 }
 
 impl AccountQuota {
+    /// Drops every usage figure, for an account whose usage was never collected: the empty
+    /// ledger would otherwise read as 0 % used. Calendar facts (window start, reset) and a
+    /// limit the agent said was reached stay.
+    pub fn forget_usage(&mut self, note: &str) {
+        for w in &mut self.windows {
+            if w.exhausted_until_ms.is_some() {
+                continue;
+            }
+            w.used = None;
+            w.remaining = None;
+            w.percent = None;
+            w.status = Status::Unknown;
+            w.burn_rate_per_day = None;
+            w.pace_per_day = None;
+            w.projection = None;
+            w.note = Some(note.to_string());
+        }
+        self.usage = None;
+        self.status = self
+            .windows
+            .iter()
+            .map(|w| w.status)
+            .max()
+            .unwrap_or(Status::Unknown);
+    }
+
     /// The window that runs out first, or else the fullest one.
     pub fn tightest(&self) -> Option<&WindowQuota> {
         let soonest = self
@@ -254,12 +334,120 @@ impl<'a> Evaluator<'a> {
             }
             windows.push(self.observed(win, None, Some((src.clone(), o.clone())), &observations));
         }
+        if let Some((src, notice)) = limit_reached(&observations, self.now_ms) {
+            self.mark_limit_reached(&mut windows, &src, &notice);
+        }
         let status = windows
             .iter()
             .map(|w| w.status)
             .max()
             .unwrap_or(Status::Unknown);
-        Ok(AccountQuota { windows, status })
+        let usage = match id {
+            Some(id) => self.usage(id)?,
+            None => None,
+        };
+        Ok(AccountQuota {
+            windows,
+            status,
+            usage,
+        })
+    }
+
+    /// Today's, this ISO week's and this month's usage (UTC) and the tokens burn rate.
+    fn usage(&self, id: i64) -> Result<Option<UsageSummary>> {
+        let now = self.now_ms;
+        let Ok(utc) = window::default_reset(None) else {
+            return Ok(None);
+        };
+        let period = |win: QuotaWindow| -> Result<Option<PeriodUsage>> {
+            let Some(span) = window::calendar(win, &utc, now) else {
+                return Ok(None);
+            };
+            let sums = self
+                .store
+                .usage_sums(id, span.start_ms, now.saturating_add(1))?;
+            Ok(Some(PeriodUsage::from_sums(span.start_ms, &sums)))
+        };
+        let (Some(today), Some(week), Some(month)) = (
+            period(QuotaWindow::Daily)?,
+            period(QuotaWindow::Weekly)?,
+            period(QuotaWindow::Monthly)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(UsageSummary {
+            today,
+            week,
+            month,
+            tokens_burn_per_day: self.ledger_burn(id, QuotaUnit::Tokens)?,
+        }))
+    }
+
+    /// Marks the window a usage-limit notice is about exhausted until it lifts: the 5-hour
+    /// window, else the tightest, else the first; with no window at all, one is added for
+    /// it (5-hour when it lifts within five hours of the notice, else weekly), so the account
+    /// shows as out and the dispatcher leaves it alone.
+    fn mark_limit_reached(&self, windows: &mut Vec<WindowQuota>, src: &str, o: &Observation) {
+        let Some(until) = o.resets_at_ms else { return };
+        let now = self.now_ms;
+        let note = format!(
+            "{src} reported its usage limit reached at {}; it lifts at {}",
+            crate::output::iso_ms(o.observed_ms),
+            crate::output::iso_ms(until)
+        );
+        let tightest = AccountQuota {
+            windows: windows.clone(),
+            status: Status::Unknown,
+            usage: None,
+        }
+        .tightest()
+        .map(WindowQuota::key);
+        let at = windows
+            .iter()
+            .position(|w| w.window == QuotaWindow::Rolling5h)
+            .or_else(|| tightest.and_then(|k| windows.iter().position(|w| w.key() == k)))
+            .or_else(|| (!windows.is_empty()).then_some(0));
+        let w = match at {
+            Some(i) => &mut windows[i],
+            None => {
+                let five_hours = until - o.observed_ms <= 5 * 3_600_000 + 60_000;
+                windows.push(WindowQuota {
+                    unit: QuotaUnit::Percent,
+                    window: if five_hours {
+                        QuotaWindow::Rolling5h
+                    } else {
+                        QuotaWindow::Weekly
+                    },
+                    limit: None,
+                    used: None,
+                    remaining: None,
+                    percent: None,
+                    status: Status::Unknown,
+                    start_ms: None,
+                    next_reset_ms: None,
+                    burn_rate_per_day: None,
+                    pace_per_day: None,
+                    projection: None,
+                    source: format!("{src} usage-limit notice"),
+                    note: None,
+                    exhausted_until_ms: None,
+                });
+                let last = windows.len() - 1;
+                &mut windows[last]
+            }
+        };
+        w.status = Status::Exhausted;
+        w.next_reset_ms = Some(until);
+        w.exhausted_until_ms = Some(until);
+        w.projection = Some(Projection {
+            days_until_exhaustion: Some(0.0),
+            exhaustion_ms: Some(now),
+            runs_out_before_reset: true,
+        });
+        w.note = Some(match w.note.take() {
+            Some(old) if w.source == "ledger" => format!("{note} ({old})"),
+            _ => note,
+        });
     }
 
     fn thresholds(&self) -> &Thresholds {
@@ -294,6 +482,7 @@ impl<'a> Evaluator<'a> {
             projection: None,
             source: "ledger".to_string(),
             note: None,
+            exhausted_until_ms: None,
         };
         let (span, block_events) = if limit.window == QuotaWindow::Rolling5h {
             // The 5-hour window open now, found from the blocks of the last two days.
@@ -374,6 +563,10 @@ impl<'a> Evaluator<'a> {
     /// Use per day from the ledger's daily totals: the slope of cumulative use over the last
     /// [`BURN_DAYS`] days (or since the account's first use, if later).
     fn ledger_burn(&self, id: i64, unit: QuotaUnit) -> Result<Option<f64>> {
+        // No log records these: a rate of 0 would claim nothing was used.
+        if matches!(unit, QuotaUnit::Completions | QuotaUnit::Percent) {
+            return Ok(None);
+        }
         let now = self.now_ms;
         let today = now.div_euclid(DAY_MS);
         let Some(first) = self.store.first_usage_day(id)? else {
@@ -432,53 +625,54 @@ impl<'a> Evaluator<'a> {
             projection: None,
             source: "none".to_string(),
             note: Some("no provider report of this window in the last 8 days".to_string()),
+            exhausted_until_ms: None,
         };
         let Some((src, o)) = latest else {
             return w;
         };
-        let window_ms = o.window_minutes.map(|m| m * 60_000);
+        let window_ms = o.window_minutes.filter(|m| *m > 0).map(|m| m * 60_000);
         w.source = format!("{src} rate_limits");
         w.note = Some(format!(
             "reported by {src} at {}",
             crate::output::iso_ms(o.observed_ms)
         ));
-        let reset_passed = o.resets_at_ms.is_some_and(|r| r <= now);
-        let used_percent = if reset_passed {
-            // No request since the reset, or the tool would have logged a newer report.
+        w.burn_rate_per_day = observed_burn(
+            all.iter()
+                .filter(|(s, x)| {
+                    *s == src && x.window == o.window && x.observed_ms >= now - BURN_DAYS * DAY_MS
+                })
+                .map(|(_, x)| x),
+            window_ms,
+            limit_v,
+        );
+        if let Some(reset) = o.resets_at_ms.filter(|r| *r <= now) {
+            // The window the report was about is over and the tool has not reported since: the
+            // old percentage is stale and nothing says how much the new window has used.
+            match window_ms {
+                Some(len) => {
+                    let start = reset + (now - reset) / len * len;
+                    w.start_ms = Some(start);
+                    w.next_reset_ms = Some(start + len);
+                }
+                None => w.start_ms = Some(reset),
+            }
             w.note = Some(format!(
-                "reset at {}; nothing used since",
-                crate::output::iso_ms(o.resets_at_ms.unwrap_or(now))
+                "reset at {}; {src} has not reported since: usage unknown until it does",
+                crate::output::iso_ms(reset)
             ));
-            0.0
-        } else {
-            w.start_ms = match (o.resets_at_ms, window_ms) {
-                (Some(r), Some(len)) => Some(r - len),
-                _ => None,
-            };
-            w.next_reset_ms = o.resets_at_ms;
-            o.used_percent
+            return w;
+        }
+        w.start_ms = match (o.resets_at_ms, window_ms) {
+            (Some(r), Some(len)) => Some(r - len),
+            _ => None,
         };
+        w.next_reset_ms = o.resets_at_ms;
+        let used_percent = o.used_percent;
         let used = used_percent / 100.0 * limit_v;
         w.used = Some(used);
         w.remaining = Some((limit_v - used).max(0.0));
         w.percent = Some(used_percent);
         w.status = classify(used_percent, self.thresholds());
-        // History of the same window, reset-aware.
-        let points: Vec<Point> = all
-            .iter()
-            .filter(|(s, x)| {
-                *s == src && x.window == o.window && x.observed_ms >= now - BURN_DAYS * DAY_MS
-            })
-            .map(|(_, x)| Point {
-                t_ms: x.observed_ms,
-                used: x.used_percent / 100.0 * limit_v,
-                window_start_ms: match (x.resets_at_ms, window_ms) {
-                    (Some(r), Some(len)) => Some(r - len),
-                    _ => None,
-                },
-            })
-            .collect();
-        w.burn_rate_per_day = burn::slope_per_day(&burn::cumulative(&points));
         // A 5-hour window is judged by its own pace, as with the ledger's.
         w.pace_per_day = match (win, w.start_ms) {
             (QuotaWindow::Rolling5h, Some(start)) => Some(window_pace(used, start, now)),
@@ -502,11 +696,83 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// The burn rate of a provider-reported window, per day in units of `limit`, from its reports
+/// over the last days (reset-aware). Each window's series is anchored at its start with
+/// nothing used, since the percentage counts from there; and a series spanning less than
+/// [`MIN_BURN_SPAN_MS`] gives no rate at all: two reports a minute apart would otherwise
+/// extrapolate to thousands of percent a day.
+fn observed_burn<'o>(
+    history: impl Iterator<Item = &'o Observation>,
+    window_ms: Option<i64>,
+    limit: f64,
+) -> Option<f64> {
+    let mut points: Vec<Point> = history
+        .map(|x| Point {
+            t_ms: x.observed_ms,
+            used: x.used_percent / 100.0 * limit,
+            window_start_ms: match (x.resets_at_ms, window_ms) {
+                (Some(r), Some(len)) => Some(r - len),
+                _ => None,
+            },
+        })
+        .collect();
+    // Reports of one window can give its reset a few seconds apart (`resets_in_seconds` is
+    // relative to the report): starts that close together are one window, not resets.
+    let tolerance = window_ms.map_or(0, |len| (len / 2).min(10 * 60_000));
+    let mut starts: Vec<i64> = points.iter().filter_map(|p| p.window_start_ms).collect();
+    starts.sort_unstable();
+    let mut canonical: Vec<i64> = Vec::new();
+    for s in starts {
+        if canonical.last().is_none_or(|c| s - c > tolerance) {
+            canonical.push(s);
+        }
+    }
+    for p in &mut points {
+        if let Some(s) = p.window_start_ms {
+            p.window_start_ms = canonical.iter().rev().find(|c| **c <= s).copied();
+        }
+    }
+    for c in &canonical {
+        let first = points
+            .iter()
+            .filter(|p| p.window_start_ms == Some(*c))
+            .map(|p| p.t_ms)
+            .min();
+        if first.is_some_and(|t| *c <= t) {
+            points.push(Point {
+                t_ms: *c,
+                used: 0.0,
+                window_start_ms: Some(*c),
+            });
+        }
+    }
+    let first = points.iter().map(|p| p.t_ms).min()?;
+    let last = points.iter().map(|p| p.t_ms).max()?;
+    if last - first < MIN_BURN_SPAN_MS {
+        return None;
+    }
+    burn::slope_per_day(&burn::cumulative(&points))
+}
+
 /// Use per day at the pace since a window opened (at least [`MIN_BLOCK_ELAPSED_MS`] counted, so
 /// a window a minute old is not extrapolated from one request).
 fn window_pace(used: f64, start_ms: i64, now_ms: i64) -> f64 {
     let elapsed = (now_ms - start_ms).max(MIN_BLOCK_ELAPSED_MS);
     used / (elapsed as f64 / DAY_MS as f64)
+}
+
+/// The latest usage-limit notice that still holds at `now_ms` (it lifts later), with its
+/// source.
+fn limit_reached(
+    observations: &[(String, Observation)],
+    now_ms: i64,
+) -> Option<(String, Observation)> {
+    observations
+        .iter()
+        .rev()
+        .find(|(_, o)| o.window == crate::usage::LIMIT_REACHED)
+        .filter(|(_, o)| o.resets_at_ms.is_some_and(|r| r > now_ms))
+        .cloned()
 }
 
 fn latest_for_window(

@@ -85,6 +85,14 @@ fn weekday(word: &str) -> Option<Weekday> {
         .map(|(_, d)| *d)
 }
 
+/// Whether `word`, which is not a weekday, stands where one would: a short word of letters
+/// followed by the time (`funday 00:00`), or ending in "day". Only such words are echoed.
+fn looks_like_weekday(word: &str, next: Option<&str>) -> bool {
+    let letters =
+        !word.is_empty() && word.len() <= 12 && word.chars().all(|c| c.is_ascii_alphabetic());
+    letters && (next.is_some_and(|n| n.contains(':')) || word.to_ascii_lowercase().ends_with("day"))
+}
+
 /// Parses a `reset` rule for `window`: `[WEEKDAY | DAY-OF-MONTH] [HH:MM] [ZONE]`, such as
 /// `sunday 00:00 UTC`, `09:30 Europe/Berlin`, `15`. Parts not given come from `base` (the
 /// defaults, with `reset_day` applied).
@@ -102,6 +110,12 @@ pub fn parse_reset(text: &str, window: QuotaWindow, base: &Reset) -> Result<Rese
             if let Some(d) = weekday(first) {
                 r.weekday = d;
                 words.next();
+            } else if looks_like_weekday(first, text.split_whitespace().nth(1)) {
+                // In the weekday's place (before the time, or a word ending in "day"): reading
+                // it as a time zone would blame the wrong part.
+                return Err(format!(
+                    "unknown weekday `{first}`: expected monday to sunday (or mon, tue, ...)"
+                ));
             }
         }
         QuotaWindow::Monthly => {
@@ -305,6 +319,12 @@ mod tests {
         let e = |t: &str, w| parse_reset(t, w, &utc()).err().unwrap_or_default();
         assert!(e("sunday 25:00", QuotaWindow::Weekly).contains("HH:MM"));
         assert!(e("sunday 00:00 Mars/Olympus", QuotaWindow::Weekly).contains("time zone"));
+        let funday = e("funday 00:00 UTC", QuotaWindow::Weekly);
+        assert!(funday.contains("unknown weekday `funday`"), "{funday}");
+        assert!(!funday.contains("time zone"), "{funday}");
+        assert!(e("caturday", QuotaWindow::Weekly).contains("unknown weekday"));
+        // A zone alone is still a zone.
+        assert!(parse_reset("Europe/Berlin", QuotaWindow::Weekly, &utc()).is_ok());
         assert!(e("32", QuotaWindow::Monthly).contains("1 to 31"));
         assert!(e("00:00", QuotaWindow::Rolling5h).contains("rolling_5h"));
         assert!(e("sunday 00:00 UTC now", QuotaWindow::Weekly).contains("unexpected `now`"));

@@ -191,6 +191,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE dispatch_leases ADD COLUMN agent_pid INTEGER;
     ALTER TABLE dispatch_leases ADD COLUMN agent_start INTEGER;
     ALTER TABLE dispatch_leases ADD COLUMN agent_pgid INTEGER;",
+    // 8: when each account's usage scan last finished. Until one has, the ledger's silence
+    // about an account means "not read yet", not "nothing used" (a first scan that times out
+    // must not show 0 %). Accounts with file cursors had finished one before (time unknown: 0).
+    "CREATE TABLE usage_scans (
+        account INTEGER PRIMARY KEY,
+        completed_ms INTEGER NOT NULL
+    );
+    INSERT INTO usage_scans SELECT DISTINCT account, 0 FROM usage_files;",
 ];
 
 /// An open ledger.
@@ -527,5 +535,34 @@ mod tests {
         drop(s);
         let s = Store::open(&p).expect("reopen");
         assert_eq!(s.recent_runs(10).expect("runs").len(), 1);
+    }
+
+    #[test]
+    fn a_ledger_from_before_scan_records_counts_accounts_with_cursors_as_scanned() {
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("xnai.db");
+        {
+            // A version-7 ledger: account 1 was scanned (it has a cursor), account 2 not.
+            let c = Connection::open(&p).expect("open");
+            for sql in &MIGRATIONS[..7] {
+                c.execute_batch(sql).expect("migrate");
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO accounts (id, provider, account) VALUES (1, 'p', 'a'), (2, 'p', 'b');
+                 INSERT INTO usage_files (account, path, tool, dev, ino, size, mtime_ns, offset, state)
+                     VALUES (1, '/l.jsonl', 'claude', 1, 2, 3, 4, 3, '{}');",
+            )
+            .expect("seed");
+        }
+        let s = Store::open(&p).expect("upgrade");
+        assert_eq!(s.last_scan_ms(1).expect("q"), Some(0));
+        assert_eq!(s.last_scan_ms(2).expect("q"), None);
+        s.mark_scanned(2, 5, false).expect("mark");
+        s.mark_scanned(2, 9, false)
+            .expect("idle re-scan keeps the first");
+        assert_eq!(s.last_scan_ms(2).expect("q"), Some(5));
+        s.mark_scanned(2, 9, true).expect("mark");
+        assert_eq!(s.last_scan_ms(2).expect("q"), Some(9));
     }
 }

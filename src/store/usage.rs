@@ -489,6 +489,36 @@ impl Store {
             .map_err(|e| db_err(&self.path, e))
     }
 
+    /// Records that a scan of `account`'s usage finished at `at_ms`. With `changed == false`
+    /// (the scan found nothing new) only a first record is written, so an idle `status
+    /// --watch` does not write the ledger every second.
+    pub fn mark_scanned(&self, account: i64, at_ms: i64, changed: bool) -> Result<()> {
+        if !changed && self.last_scan_ms(account)?.is_some() {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO usage_scans (account, completed_ms) VALUES (?1, ?2)
+                 ON CONFLICT (account) DO UPDATE SET completed_ms = excluded.completed_ms",
+                params![account, at_ms],
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// When a scan of `account`'s usage last finished (0: before xnai recorded the time);
+    /// `None` when none ever has.
+    pub fn last_scan_ms(&self, account: i64) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT completed_ms FROM usage_scans WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_err(&self.path, e))
+    }
+
     /// The id of an account if the ledger knows it.
     pub fn find_account(&self, provider: &str, account: &str) -> Result<Option<i64>> {
         self.conn

@@ -6,6 +6,10 @@
 //! response is streamed as several lines with growing `output_tokens`: they share message id and
 //! request id, and the largest wins (keeping the first undercounts output by about a third).
 //! Sidechain replays of a parent's message carry the same ids and collapse the same way.
+//!
+//! When the account's limit is reached, Claude Code logs a synthetic assistant message (model
+//! `<synthetic>`, all-zero usage) whose text is `Claude AI usage limit reached|<epoch seconds>`:
+//! kept as a quota observation ([`crate::usage::LIMIT_REACHED`]) that lifts at that time.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -16,8 +20,30 @@ use memchr::memmem::Finder;
 use serde::Deserialize;
 
 use super::{
-    Corrupt, Event, FileKind, FileState, LogFormat, Output, StreamKey, parse_ms, stable_hash,
+    Corrupt, Event, FileKind, FileState, LIMIT_REACHED, LogFormat, Observation, Output, StreamKey,
+    parse_ms, stable_hash,
 };
+
+/// What Claude Code writes as the text of a synthetic message when the account's limit is
+/// reached, followed by the Unix time (seconds) it lifts.
+const LIMIT_NOTICE: &[u8] = b"Claude AI usage limit reached|";
+
+/// When the limit lifts (Unix ms), from a line holding a usage-limit notice.
+fn limit_lifts_ms(line: &[u8]) -> Option<i64> {
+    static NOTICE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(LIMIT_NOTICE));
+    let at = NOTICE.find(line)? + LIMIT_NOTICE.len();
+    let digits: Vec<u8> = line[at..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .take(12)
+        .collect();
+    let secs: i64 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
+    let ms = secs.checked_mul(1000)?;
+    (super::MIN_TIME_MS..super::MAX_TIME_MS)
+        .contains(&ms)
+        .then_some(ms)
+}
 
 /// The Claude Code format.
 #[derive(Debug)]
@@ -126,7 +152,17 @@ impl LogFormat for ClaudeCode {
             .saturating_add(cr)
             == 0
         {
-            // Synthetic messages (API errors, usage-limit notices) carry no usage.
+            // Synthetic messages (API errors, usage-limit notices) carry no usage; a notice
+            // says until when the account is out.
+            if let Some(lifts) = limit_lifts_ms(line) {
+                out.observations.push(Observation {
+                    observed_ms: ts,
+                    window: LIMIT_REACHED.to_string(),
+                    window_minutes: None,
+                    used_percent: 100.0,
+                    resets_at_ms: Some(lifts),
+                });
+            }
             return Ok(());
         }
         let key = match (msg.id.as_deref(), l.request_id.as_deref()) {

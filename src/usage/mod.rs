@@ -52,7 +52,7 @@ pub struct Event {
     pub requests: u64,
 }
 
-/// A quota reading a tool logged (Codex's `rate_limits`).
+/// A quota reading a tool logged (Codex's `rate_limits`, Claude Code's usage-limit notices).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     /// When it was logged, Unix milliseconds.
@@ -66,6 +66,10 @@ pub struct Observation {
     /// When it resets, Unix milliseconds.
     pub resets_at_ms: Option<i64>,
 }
+
+/// The `window` of an [`Observation`] that says the limit is reached (Claude Code's "Claude AI
+/// usage limit reached|<epoch>"): `used_percent` 100, `resets_at_ms` when it lifts, no length.
+pub const LIMIT_REACHED: &str = "limit_reached";
 
 /// The largest count one record may carry (about a trillion): far above any real response,
 /// far below where sums of many records could overflow.

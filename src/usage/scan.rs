@@ -256,11 +256,14 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
         let n = rest.partition_point(|(t, _, _)| *t == ti);
         let (events, after) = rest.split_at(n);
         rest = after;
+        let now_ms = jiff::Timestamp::now().as_millisecond();
         if events.is_empty() && cursors[ti].is_empty() && obs[ti].is_empty() {
+            store.mark_scanned(account_ids[ti], now_ms, false)?;
             continue;
         }
         let events = events.iter().map(|(_, tool, e)| (*tool, e));
         store.save_scan(account_ids[ti], events, &cursors[ti], &obs[ti])?;
+        store.mark_scanned(account_ids[ti], now_ms, true)?;
     }
     Ok(stats)
 }
