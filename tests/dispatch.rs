@@ -1124,6 +1124,13 @@ fn force_account_is_not_held_back_by_max_concurrent() {
         "{}",
         o.stderr
     );
+    let o = run(e.xnai().env("COLUMNS", "300").args(["status"]));
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("claude/a"))
+        .unwrap_or_default();
+    assert!(row.ends_with("busy: 1 of 1 runs"), "{}", o.stdout);
     let o = run(e
         .xnai()
         .env("SLOW_SECS", "0")

@@ -278,6 +278,32 @@ fn holds(
         .collect()
 }
 
+/// Runs in flight on each account (dispatch and `run auto` leases): `1 running`, or
+/// `busy: 2 of 2 runs` at its `max_concurrent`.
+fn running(
+    store: &crate::store::Store,
+    accounts: &[&crate::config::Account],
+    now_ms: i64,
+) -> Vec<Option<String>> {
+    use crate::dispatch::state::DispatchState;
+    let keys: Vec<(&str, &str)> = accounts
+        .iter()
+        .map(|a| (a.provider_id.as_str(), a.id.as_str()))
+        .collect();
+    let Ok(states) = store.load(&keys, now_ms) else {
+        return vec![None; accounts.len()];
+    };
+    accounts
+        .iter()
+        .zip(states)
+        .map(|(a, st)| match (st.running, a.dispatch.max_concurrent) {
+            (0, _) => None,
+            (n, Some(max)) if n >= max => Some(format!("busy: {n} of {max} runs")),
+            (n, _) => Some(format!("{n} running")),
+        })
+        .collect()
+}
+
 /// Shows the status once, or every `--watch` seconds.
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let loaded = ctx.load()?;
@@ -294,16 +320,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         let now_ms = as_of.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
         let (audits, store) = gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
         let holds = holds(&store, &accounts, now_ms);
+        let running = running(&store, &accounts, now_ms);
         let cooldowns: Vec<String> = holds
             .iter()
-            .map(|h| {
-                if h.is_empty() {
+            .zip(&running)
+            .map(|(h, r)| {
+                let mut parts: Vec<String> = h.iter().map(|x| x.describe(now_ms)).collect();
+                parts.extend(r.clone());
+                if parts.is_empty() {
                     "-".to_string()
                 } else {
-                    h.iter()
-                        .map(|x| x.describe(now_ms))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    parts.join("; ")
                 }
             })
             .collect();
