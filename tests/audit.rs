@@ -669,3 +669,63 @@ fn writing_a_report_removes_temporary_files_a_killed_audit_left() {
     }
     assert!(reports.join("ACCOUNT-TRACKING-2026-11-28.yaml").exists());
 }
+
+#[test]
+fn skipped_log_lines_are_reported_by_every_later_audit() {
+    let home = Home::new();
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let good = |d: u32| {
+        format!(
+            r#"{{"type":"assistant","timestamp":"2026-11-{d}T09:00:00Z","requestId":"r{d}","message":{{"id":"m{d}","model":"m","usage":{{"input_tokens":10,"output_tokens":5}}}}}}"#
+        ) + "\n"
+    };
+    // A usage line cut short in the middle: its usage is lost.
+    let broken =
+        r#"{"type":"assistant","timestamp":"2026-11-26T09:00:00Z","message":{"usage":{"input_tok"#;
+    let file = dir.join("s.jsonl");
+    std::fs::write(&file, format!("{}{broken}\n{}", good(25), good(27))).expect("write");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+    ));
+    let audit = || -> Value {
+        let o = run(home
+            .xnai()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["audit", "--json", "--as-of", AS_OF]));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str(&o.stdout).expect("json")
+    };
+    let expected = format!(
+        "in its logs 1 line could not be parsed (first in {}): usage they held is not counted",
+        file.display()
+    );
+    for run_no in 1..=2 {
+        // The second audit reads nothing new, and still says so.
+        let v = audit();
+        let q = &v["quotas"][0];
+        assert_eq!(q["collection"]["corrupt_lines"], 1, "run {run_no}: {q}");
+        assert_eq!(q["collection"]["oversized_lines"], 0, "run {run_no}: {q}");
+        assert_eq!(q["usage"]["this_month"]["tokens"], 30, "run {run_no}: {q}");
+        let alerts: Vec<&str> = v["alerts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["message"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            alerts.contains(&expected.as_str()),
+            "run {run_no}: {alerts:?}"
+        );
+    }
+    // Appending a good line keeps the count; rewriting the file without the bad line clears it.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, good(28).as_bytes()))
+        .expect("append");
+    assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 1);
+    std::fs::write(&file, format!("{}{}", good(25), good(27))).expect("rewrite");
+    assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 0);
+}

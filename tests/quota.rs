@@ -315,34 +315,30 @@ fn provider_reported_percentages() {
         .expect("weekly");
     assert_eq!(week.status, Status::Exhausted);
     assert_eq!(q.status, Status::Exhausted);
-    // After the 5-hour reset with no report since: the window rolled over, and what it has
-    // used is unknown (not the stale 85 %, nor an invented 0 %).
-    let q = Evaluator::new(&store, &cfg, ms("2026-12-03T14:30:00Z"))
-        .account(account, Some(id))
-        .expect("evaluate");
-    let five = q
-        .windows
-        .iter()
-        .find(|w| w.window == QuotaWindow::Rolling5h)
-        .expect("5h");
-    assert_eq!(
-        (five.used, five.percent, five.status),
-        (None, None, Status::Unknown)
-    );
-    assert_eq!(five.start_ms, Some(ms("2026-12-03T14:00:00Z")));
-    assert_eq!(five.next_reset_ms, Some(ms("2026-12-03T19:00:00Z")));
-    assert_eq!(five.projection, None);
-    // Several windows later the reset is rolled forward past now.
-    let q = Evaluator::new(&store, &cfg, ms("2026-12-04T01:00:00Z"))
-        .account(account, Some(id))
-        .expect("evaluate");
-    let five = q
-        .windows
-        .iter()
-        .find(|w| w.window == QuotaWindow::Rolling5h)
-        .expect("5h");
-    assert_eq!(five.start_ms, Some(ms("2026-12-04T00:00:00Z")));
-    assert_eq!(five.next_reset_ms, Some(ms("2026-12-04T05:00:00Z")));
+    // After the 5-hour reset with no report since: what a new window has used is unknown
+    // (not the stale 85 %, nor an invented 0 %), and so are its start and reset, since it
+    // opens with the next request.
+    for as_of in ["2026-12-03T14:30:00Z", "2026-12-04T01:00:00Z"] {
+        let q = Evaluator::new(&store, &cfg, ms(as_of))
+            .account(account, Some(id))
+            .expect("evaluate");
+        let five = q
+            .windows
+            .iter()
+            .find(|w| w.window == QuotaWindow::Rolling5h)
+            .expect("5h");
+        assert_eq!(
+            (five.used, five.percent, five.status),
+            (None, None, Status::Unknown),
+            "{as_of}"
+        );
+        assert_eq!((five.start_ms, five.next_reset_ms), (None, None), "{as_of}");
+        assert_eq!(
+            (five.projection.as_ref(), five.burn_rate_per_day),
+            (None, None),
+            "{as_of}"
+        );
+    }
 }
 
 /// A Codex account whose ledger holds only `obs`.

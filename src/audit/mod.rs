@@ -97,6 +97,8 @@ pub struct AccountAudit {
     pub collected: Collected,
     /// Whether any scan of its usage has ever finished: if not, its usage is unknown.
     pub ever_scanned: bool,
+    /// Lines of its logs skipped as they were read.
+    pub skipped_lines: crate::store::SkippedLines,
 }
 
 /// Evaluates every account as of `now_ms`, in the order of `accounts` (callers pair the
@@ -118,6 +120,10 @@ pub fn evaluate(
             Some(id) => store.last_scan_ms(id)?.is_some(),
             None => false,
         };
+        let skipped_lines = match id {
+            Some(id) => store.skipped_lines(id)?,
+            None => crate::store::SkippedLines::default(),
+        };
         let mut quota = eval.account(a, id)?;
         if !ever_scanned {
             quota.forget_usage(if c.timed_out {
@@ -136,6 +142,7 @@ pub fn evaluate(
             quota,
             collected: c,
             ever_scanned,
+            skipped_lines,
         });
     }
     Ok(out)
@@ -310,6 +317,33 @@ pub fn collection_alert(a: &AccountAudit) -> Option<Alert> {
                 col.unreadable[0]
             ),
             format!("xnai usage {label} -v"),
+        ))
+    } else if a.skipped_lines.corrupt + a.skipped_lines.oversized > 0 {
+        let (corrupt, oversized) = (a.skipped_lines.corrupt, a.skipped_lines.oversized);
+        let mut what = Vec::new();
+        if corrupt > 0 {
+            what.push(format!(
+                "{corrupt} line{} could not be parsed",
+                if corrupt == 1 { "" } else { "s" }
+            ));
+        }
+        if oversized > 0 {
+            what.push(format!(
+                "{oversized} line{} over {} MiB {} skipped",
+                if oversized == 1 { "" } else { "s" },
+                crate::usage::scan::MAX_LINE >> 20,
+                if oversized == 1 { "was" } else { "were" }
+            ));
+        }
+        Some(alert(
+            Level::Warning,
+            format!(
+                "in its logs {} (first in {}): usage they held is not counted",
+                what.join(" and "),
+                a.skipped_lines.first_file.as_deref().unwrap_or("?")
+            ),
+            "a line cut short by a crash is harmless; if figures look low, look at that file"
+                .to_string(),
         ))
     } else {
         None

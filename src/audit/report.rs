@@ -219,6 +219,10 @@ pub struct Collection {
     pub records: u64,
     /// Files that could not be read.
     pub unreadable: Vec<String>,
+    /// Lines of the account's logs that could not be parsed (over all scans of them).
+    pub corrupt_lines: u64,
+    /// Lines over the line limit, skipped (likewise).
+    pub oversized_lines: u64,
     /// The scan failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -307,6 +311,8 @@ pub fn build(
                     files_read: a.collected.files_read,
                     records: a.collected.records,
                     unreadable: a.collected.unreadable.clone(),
+                    corrupt_lines: a.skipped_lines.corrupt,
+                    oversized_lines: a.skipped_lines.oversized,
                     error: a.collected.error.clone(),
                     timed_out: a.collected.timed_out,
                     duration_ms: a.collected.duration_ms,

@@ -647,17 +647,16 @@ impl<'a> Evaluator<'a> {
         );
         if let Some(reset) = o.resets_at_ms.filter(|r| *r <= now) {
             // The window the report was about is over and the tool has not reported since: the
-            // old percentage is stale and nothing says how much the new window has used.
-            match window_ms {
-                Some(len) => {
-                    let start = reset + (now - reset) / len * len;
-                    w.start_ms = Some(start);
-                    w.next_reset_ms = Some(start + len);
-                }
-                None => w.start_ms = Some(reset),
+            // old percentage is stale, nothing says how much a new window has used, and a
+            // provider window opens with the first request after the reset, so neither its
+            // start nor its end is known either. A 5-hour window's old pace says nothing
+            // about the next one.
+            if win == QuotaWindow::Rolling5h {
+                w.burn_rate_per_day = None;
             }
             w.note = Some(format!(
-                "reset at {}; {src} has not reported since: usage unknown until it does",
+                "reset at {}; {src} has not reported since: usage unknown until it does (the \
+                 next window opens with the next request)",
                 crate::output::iso_ms(reset)
             ));
             return w;

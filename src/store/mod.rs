@@ -19,7 +19,7 @@ mod quota;
 mod usage;
 
 pub use quota::{Snapshot, Sums};
-pub use usage::{Cursor, UsageRow};
+pub use usage::{Cursor, SkippedLines, UsageRow};
 
 /// Creates the ledger file empty and 0600 unless it exists, so SQLite's -wal and -shm files
 /// get that mode too. Never by opening the ledger itself: closing any descriptor of a file
@@ -199,6 +199,11 @@ const MIGRATIONS: &[&str] = &[
         completed_ms INTEGER NOT NULL
     );
     INSERT INTO usage_scans SELECT DISTINCT account, 0 FROM usage_files;",
+    // 9: lines each file's reading skipped (unparsable, over the line limit), kept with its
+    // cursor so every later audit still reports the usage they may have held, not only the
+    // scan that met them.
+    "ALTER TABLE usage_files ADD COLUMN corrupt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE usage_files ADD COLUMN oversized INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// An open ledger.

@@ -28,6 +28,22 @@ pub struct Cursor {
     /// Hash of the bytes just before `offset` (see [`crate::usage::scan`]): they never change
     /// in a file that is only appended to.
     pub tail_hash: Option<u64>,
+    /// Lines up to `offset` that could not be parsed, since the file was last read from its
+    /// start: usage they held is missing from the ledger.
+    pub corrupt: u64,
+    /// Lines up to `offset` skipped as longer than the line limit, likewise.
+    pub oversized: u64,
+}
+
+/// Lines an account's log reading skipped (see [`Store::skipped_lines`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedLines {
+    /// Lines that could not be parsed.
+    pub corrupt: u64,
+    /// Lines over the line limit.
+    pub oversized: u64,
+    /// The first file (by path) with any.
+    pub first_file: Option<String>,
 }
 
 /// One aggregated row of `xnai usage`.
@@ -79,12 +95,34 @@ impl Store {
             .map_err(|e| db_err(&self.path, e))
     }
 
+    /// Lines of an account's logs that were skipped as it was read (unparsable, oversized),
+    /// summed over its files as they stand now, with the first file (by path) holding any.
+    pub fn skipped_lines(&self, account: i64) -> Result<SkippedLines> {
+        self.conn
+            .prepare_cached(
+                "SELECT TOTAL(corrupt), TOTAL(oversized),
+                        MIN(CASE WHEN corrupt + oversized > 0 THEN path END)
+                 FROM usage_files WHERE account = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([account], |r| {
+                    Ok(SkippedLines {
+                        corrupt: r.get::<_, f64>(0)? as u64,
+                        oversized: r.get::<_, f64>(1)? as u64,
+                        first_file: r.get(2)?,
+                    })
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))
+    }
+
     /// Every file cursor of an account, by path.
     pub fn cursors(&self, account: i64) -> Result<HashMap<String, Cursor>> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT path, dev, ino, size, mtime_ns, offset, state, tail_hash
+                "SELECT path, dev, ino, size, mtime_ns, offset, state, tail_hash, corrupt,
+                        oversized
                  FROM usage_files WHERE account = ?1",
             )
             .map_err(|e| db_err(&self.path, e))?;
@@ -101,6 +139,8 @@ impl Store {
                         offset: u(r.get(5)?),
                         state: serde_json::from_str(&state).unwrap_or_default(),
                         tail_hash: r.get::<_, Option<i64>>(7)?.map(|h| h as u64),
+                        corrupt: u(r.get(8)?),
+                        oversized: u(r.get(9)?),
                     },
                 ))
             })
@@ -235,12 +275,13 @@ impl Store {
             let mut cur = tx
                 .prepare_cached(
                     "INSERT INTO usage_files (account, path, tool, dev, ino, size, mtime_ns, offset, state,
-                        tail_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                        tail_hash, corrupt, oversized)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (account, path) DO UPDATE SET tool = excluded.tool, dev = excluded.dev,
                         ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns,
                         offset = excluded.offset, state = excluded.state,
-                        tail_hash = excluded.tail_hash",
+                        tail_hash = excluded.tail_hash, corrupt = excluded.corrupt,
+                        oversized = excluded.oversized",
                 )
                 .map_err(|e| db_err(&path, e))?;
             for (p, tool, c) in cursors {
@@ -255,7 +296,9 @@ impl Store {
                     c.mtime_ns,
                     i(c.offset),
                     state,
-                    c.tail_hash.map(|h| h as i64)
+                    c.tail_hash.map(|h| h as i64),
+                    i(c.corrupt),
+                    i(c.oversized)
                 ])
                 .map_err(|e| db_err(&path, e))?;
             }

@@ -82,6 +82,8 @@ struct Work {
     state: FileState,
     /// The cursor's hash of the bytes before `start`, checked before reading on from there.
     tail_hash: Option<u64>,
+    /// Lines skipped before `start` (unparsable, oversized), carried into the new cursor.
+    prior_skipped: (u64, u64),
     id: FileId,
 }
 
@@ -176,7 +178,7 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                 };
                 let key = path_key(&path);
                 let id = FileId::of(&path, &meta, src.format.kind());
-                let (start, state, tail_hash) = match cursors.get(&key) {
+                let (start, state, tail_hash, prior_skipped) = match cursors.get(&key) {
                     Some(c)
                         if c.dev == id.dev
                             && c.ino == id.ino
@@ -193,10 +195,15 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                             && id.size >= c.size
                             && id.size >= c.offset =>
                     {
-                        (c.offset, c.state.clone(), c.tail_hash)
+                        (
+                            c.offset,
+                            c.state.clone(),
+                            c.tail_hash,
+                            (c.corrupt, c.oversized),
+                        )
                     }
                     // New, replaced, truncated, or a whole-file format: from the start.
-                    _ => (0, FileState::new(), None),
+                    _ => (0, FileState::new(), None, (0, 0)),
                 };
                 work.push(Work {
                     target: ti,
@@ -206,6 +213,7 @@ pub fn scan(store: &mut Store, targets: &[Target], threads: usize) -> Result<Sta
                     start,
                     state,
                     tail_hash,
+                    prior_skipped,
                     id,
                 });
             }
@@ -288,6 +296,8 @@ struct FileDone {
     records: u64,
     observations: u64,
     error: Option<String>,
+    /// The file was read again from its start (rewritten in place).
+    restarted: bool,
 }
 
 fn run_parallel(work: &[Work], threads: usize) -> (Vec<FileDone>, Vec<ThreadAcc>) {
@@ -310,6 +320,15 @@ fn run_parallel(work: &[Work], threads: usize) -> (Vec<FileDone>, Vec<ThreadAcc>
                     done.observations = out.observations.len() as u64;
                     done.corrupt = out.corrupt;
                     out.corrupt = 0;
+                    let (pc, po) = if done.restarted {
+                        (0, 0)
+                    } else {
+                        w.prior_skipped
+                    };
+                    if let Some(c) = done.cursor.as_mut() {
+                        c.corrupt = pc + done.corrupt;
+                        c.oversized = po + done.oversized;
+                    }
                     acc.events
                         .extend(out.events.drain(..).map(|e| (w.target, done.tool, e)));
                     acc.observations
@@ -338,6 +357,7 @@ fn process(w: &Work, buf: &mut Vec<u8>, out: &mut Output) -> FileDone {
         records: 0,
         observations: 0,
         error: None,
+        restarted: false,
     };
     let cursor = |offset: u64, state: FileState, tail_hash: Option<u64>| Cursor {
         dev: w.id.dev,
@@ -347,6 +367,8 @@ fn process(w: &Work, buf: &mut Vec<u8>, out: &mut Output) -> FileDone {
         offset,
         state,
         tail_hash,
+        corrupt: 0,
+        oversized: 0,
     };
     match w.format.kind() {
         FileKind::Whole | FileKind::Sqlite => match w.format.parse_file(&w.path, out) {
@@ -423,6 +445,7 @@ fn read_lines(
         // Rewritten in place: what was read before is gone; read it all again.
         start = 0;
         state.clear();
+        done.restarted = true;
     }
     if start > 0 {
         f.seek(SeekFrom::Start(start))?;
