@@ -321,9 +321,27 @@ pub fn iso_ms(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// A percentage shown as a whole number, rounded down: 79.99 % is below the 80 % warning
+/// threshold and must not read "80%" next to an `active` status.
+pub fn whole_percent(p: f64) -> String {
+    if p.is_finite() {
+        format!("{}", p.floor() as i64)
+    } else {
+        "?".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_percent_rounds_down() {
+        assert_eq!(whole_percent(79.99), "79");
+        assert_eq!(whole_percent(80.0), "80");
+        assert_eq!(whole_percent(100.4), "100");
+        assert_eq!(whole_percent(f64::NAN), "?");
+    }
 
     #[test]
     fn aligns_columns_by_display_width() {

@@ -429,6 +429,12 @@ fn a_damaged_ledger_stops_the_audit_instead_of_reporting_wrong_numbers() {
 fn an_unwritable_output_still_shows_the_alerts() {
     let home = Home::new();
     let (cfg, data) = example(&home);
+    // No one, root included, can make a directory in /proc.
+    let o = audit(&home, &cfg, &data, &["--output", "/proc/xnai-reports"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.contains("critical codex/pro"), "{}", o.stdout);
+    assert!(!o.stdout.contains("report: "), "{}", o.stdout);
+    // A path through a file is refused before anything is collected.
     let file = home.path().join("a-file");
     std::fs::write(&file, "x").expect("write");
     let o = audit(
@@ -438,8 +444,15 @@ fn an_unwritable_output_still_shows_the_alerts() {
         &["--output", &file.join("reports").to_string_lossy()],
     );
     assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stdout.contains("critical codex/pro"), "{}", o.stdout);
-    assert!(!o.stdout.contains("report: "), "{}", o.stdout);
+    assert_eq!(o.stdout, "", "nothing collected or shown");
+    assert!(
+        o.stderr.contains(&format!(
+            "{} is a file, so the directory cannot be made",
+            file.display()
+        )),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

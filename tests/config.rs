@@ -518,6 +518,13 @@ fn dispatch_and_quota_validation() {
         );
     }
 
+    let e = err(
+        "credentials:\n  copilot: {accounts: {}}\nquota_management:\n  quotas:\n    copilot: [{limit: 5, unit: messages, window: monthly, reset_day: 3, reset: '15'}]\n",
+    );
+    assert_eq!(
+        e.message,
+        "quota_management.quotas.copilot[0]: reset_day and reset both give the day of the month"
+    );
     let e = err("quota_management:\n  audit_collection_time: \"2am\"\n");
     assert!(e.message.contains("expected HH:MM"));
 

@@ -57,9 +57,24 @@ fn status_cell(s: Status) -> Cell {
 
 /// Runs the audit.
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    // A file given as --output is a mistake found now, not after minutes of collection (and
-    // the table) have gone by; a directory that cannot be written still fails only at the end,
-    // so the alerts are shown either way.
+    // A file given as --output, or a path through one, is a mistake found now, not after
+    // minutes of collection (and the table) have gone by; a directory that cannot be written
+    // still fails only at the end, so the alerts are shown either way.
+    if let Some(out) = &args.output
+        && let Some(blocker) = out
+            .ancestors()
+            .skip(1)
+            .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))
+    {
+        return Err(crate::error::Error::usage(
+            format!(
+                "--output {}: {} is a file, so the directory cannot be made",
+                out.display(),
+                blocker.display()
+            ),
+            Some("--output takes the directory the reports go in".to_string()),
+        ));
+    }
     if let Some(out) = &args.output
         && let Ok(meta) = std::fs::metadata(out)
         && !meta.is_dir()
@@ -168,7 +183,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 match tight {
                     Some(w) => match (w.used, w.limit, w.percent) {
                         (Some(u), Some(l), Some(p)) if u >= 0.0 => {
-                            format!("{:.0}% of {}", p, amount(l, w.unit))
+                            format!("{}% of {}", output::whole_percent(p), amount(l, w.unit))
                         }
                         _ => "-".to_string(),
                     },

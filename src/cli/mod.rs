@@ -186,9 +186,12 @@ fn is_plain_date(v: &str) -> bool {
 pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
     let v = v.trim();
     // Echo only what looks like an attempt at a date: anything else may be a pasted secret.
-    let shown = if v.len() <= 40
-        && v.chars()
-            .all(|c| c.is_ascii_digit() || "-:TtZz.+ ".contains(c))
+    // A short word (`now`, `yesterday`) is no secret either.
+    let word = !v.is_empty() && v.len() <= 12 && v.chars().all(|c| c.is_ascii_alphabetic());
+    let shown = if word
+        || v.len() <= 40
+            && v.chars()
+                .all(|c| c.is_ascii_digit() || "-:TtZz.+ ".contains(c))
     {
         format!("`{v}`")
     } else {
@@ -223,7 +226,13 @@ pub(crate) fn parse_instant(v: &str, end_of_day: bool) -> Result<i64> {
     }
     Err(Error::usage(
         format!("{shown} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
-        Some("for example 2026-09-01 or 2026-09-01T12:00:00Z".to_string()),
+        Some(if word {
+            "words and relative times are not read; give a date or an instant, for example \
+             2026-09-01 or 2026-09-01T12:00:00Z (`date -u -d yesterday +%F` prints yesterday's)"
+                .to_string()
+        } else {
+            "for example 2026-09-01 or 2026-09-01T12:00:00Z".to_string()
+        }),
     ))
 }
 
@@ -391,6 +400,27 @@ mod tests {
         assert!(
             e.as_deref().unwrap_or_default().contains("not a date"),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_word_is_named_but_a_pasted_secret_is_not() {
+        let e = parse_as_of("yesterday").err();
+        assert_eq!(
+            e.as_ref().map(ToString::to_string).as_deref(),
+            Some("`yesterday` is not a date (YYYY-MM-DD) or an RFC 3339 time")
+        );
+        assert!(
+            e.and_then(|e| e.hint())
+                .is_some_and(|h| h.contains("relative times"))
+        );
+        let e = parse_as_of("ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            e,
+            "the value given is not a date (YYYY-MM-DD) or an RFC 3339 time"
         );
     }
 }

@@ -55,10 +55,10 @@ fn bar(w: &WindowQuota) -> Cell {
     };
     let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
     let text = format!(
-        "{}{} {:>4.0}%",
+        "{}{} {:>4}%",
         "█".repeat(filled),
         "░".repeat(BAR - filled),
-        p
+        output::whole_percent(p)
     );
     let st = match w.status {
         Status::Active => style::OK,

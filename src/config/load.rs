@@ -914,34 +914,11 @@ impl Walker<'_> {
     }
 
     fn uint(&self, node: Option<&Node>, path: &str, max: u32) -> Result<Option<u32>, ConfigError> {
-        self.uint_in(node, path, 0, max)
+        self.uint_from(node, path, 0, max, None)
     }
 
     /// A whole number in `min..=max`; the message names that range, so it never offers a
-    /// value that is then refused.
-    fn uint_in(
-        &self,
-        node: Option<&Node>,
-        path: &str,
-        min: u32,
-        max: u32,
-    ) -> Result<Option<u32>, ConfigError> {
-        let Some(n) = node else { return Ok(None) };
-        match self.number(Some(n), path)? {
-            None => Ok(None),
-            Some(v) if v >= f64::from(min) && v.fract() == 0.0 && v <= f64::from(max) => {
-                Ok(Some(v as u32))
-            }
-            Some(_) => Err(self.err_at(
-                n,
-                ConfigErrorKind::InvalidValue,
-                format!("{path}: expected a whole number from {min} to {max}"),
-                None,
-            )),
-        }
-    }
-
-    /// A whole number in `min..=max`, for settings where 0 means nothing useful.
+    /// value that is then refused. `zero_hint` is added when 0 was given.
     fn uint_from(
         &self,
         node: Option<&Node>,
@@ -2039,7 +2016,7 @@ impl Walker<'_> {
         )?;
         let reset_day_node = get(e, "reset_day");
         let reset_day = self
-            .uint_in(reset_day_node, &format!("{path}.reset_day"), 1, 31)?
+            .uint_from(reset_day_node, &format!("{path}.reset_day"), 1, 31, None)?
             .map(|d| d as u8);
         let reset = self.plain_text(get(e, "reset"), &format!("{path}.reset"))?;
         if window == QuotaWindow::Rolling5h && reset_day.is_some() {
@@ -2056,6 +2033,19 @@ impl Walker<'_> {
                 ConfigErrorKind::InvalidValue,
                 format!("{path}.reset_day: only monthly windows have a reset day"),
                 None,
+            ));
+        }
+        if let (Some(_), Some(text)) = (reset_day, &reset)
+            && text
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| !w.contains(':') && w.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            return Err(self.err_at(
+                get(e, "reset").unwrap_or(node),
+                ConfigErrorKind::InvalidValue,
+                format!("{path}: reset_day and reset both give the day of the month"),
+                Some("give it once: reset_day: 15, or reset: \"15 00:00 UTC\"".to_string()),
             ));
         }
         if let Some(text) = &reset {

@@ -132,6 +132,17 @@ pub fn parse_reset(text: &str, window: QuotaWindow, base: &Reset) -> Result<Rese
         }
         _ => {}
     }
+    if window != QuotaWindow::Weekly && weekday(first).is_some() {
+        return Err(format!(
+            "`{first}`: a {} window has no weekday (only weekly windows do); expected {}",
+            window.name(),
+            if window == QuotaWindow::Monthly {
+                "DAY HH:MM ZONE, such as `1 00:00 UTC`"
+            } else {
+                "HH:MM ZONE, such as `00:00 UTC`"
+            }
+        ));
+    }
     if let Some(w) = words.peek().copied()
         && w.contains(':')
     {
@@ -328,5 +339,11 @@ mod tests {
         assert!(e("32", QuotaWindow::Monthly).contains("1 to 31"));
         assert!(e("00:00", QuotaWindow::Rolling5h).contains("rolling_5h"));
         assert!(e("sunday 00:00 UTC now", QuotaWindow::Weekly).contains("unexpected `now`"));
+        assert_eq!(
+            e("monday", QuotaWindow::Daily),
+            "`monday`: a daily window has no weekday (only weekly windows do); expected HH:MM \
+             ZONE, such as `00:00 UTC`"
+        );
+        assert!(e("mon 00:00", QuotaWindow::Monthly).contains("a monthly window has no weekday"));
     }
 }
