@@ -756,6 +756,16 @@ fn when_every_account_rotates_away_the_exit_says_try_later_and_clear_lifts_holds
     );
     let o = run(e.xnai().args(["dispatch", "--dry-run", "--", "x"]));
     assert_eq!(o.stdout, "claude/a\n", "{}", o.stderr);
+    // Held again, then all lifted at once.
+    assert_eq!(run(e.xnai().args(["dispatch", "--", "x"])).code, 75);
+    let o = run(e.xnai().args(["dispatch", "--clear", "all"]));
+    assert_eq!(
+        o.stdout, "claude/a: cleared\nclaude/b: cleared\ncleared 2 of 2 accounts\n",
+        "{}",
+        o.stderr
+    );
+    let o = run(e.xnai().args(["dispatch", "--clear", "all"]));
+    assert_eq!(o.stdout, "cleared 0 of 2 accounts\n");
 }
 
 #[test]

@@ -36,7 +36,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub prompt_file: Option<PathBuf>,
 
-    /// Lift the dispatcher's cooldown or rejection of PROVIDER/ACCOUNT (repeatable) and exit
+    /// Lift the dispatcher's cooldown or rejection of PROVIDER/ACCOUNT (repeatable; `all` for
+    /// every account) and exit
     #[arg(
         long,
         value_name = "PROVIDER/ACCOUNT",
@@ -275,14 +276,32 @@ fn clear(ctx: &Ctx, cfg: &Config, targets: &[String]) -> Result<i32> {
     let data = ctx.data_dir()?;
     let store = Store::open(&data.ledger())?;
     let now = jiff::Timestamp::now().as_millisecond();
-    for t in targets {
-        let a = session::find(cfg, t)?;
+    let all = targets.iter().any(|t| t == "all") && cfg.provider("all").is_none();
+    let accounts: Vec<&crate::config::Account> = if all {
+        cfg.accounts().collect()
+    } else {
+        targets
+            .iter()
+            .map(|t| session::find(cfg, t))
+            .collect::<Result<_>>()?
+    };
+    let mut cleared = 0;
+    for a in &accounts {
         let what = if store.clear(&a.provider_id, &a.id, now)? {
+            cleared += 1;
             "cleared"
+        } else if all {
+            continue;
         } else {
             "had no cooldown or rejection"
         };
         output::print(&format!("{}: {what}\n", a.label()))?;
+    }
+    if all {
+        output::print(&format!(
+            "cleared {cleared} of {} accounts\n",
+            accounts.len()
+        ))?;
     }
     Ok(0)
 }
