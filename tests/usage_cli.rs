@@ -397,3 +397,28 @@ fn blocks_ending_the_next_day_show_the_date() {
         out.stdout
     );
 }
+
+#[test]
+fn records_dated_in_the_future_are_counted_with_a_warning() {
+    let home = Home::new();
+    let cfg = setup(&home);
+    // A machine whose clock is years ahead wrote one more record.
+    let work = home.path().join("logs/work/projects/-src-app");
+    std::fs::write(
+        work.join("s3.jsonl"),
+        line("m9", "r9", "2099-01-01T00:00:00Z", 4) + "\n",
+    )
+    .expect("write");
+    let o = usage(&home, &cfg, &["--json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(
+            "claude/work: 1 usage record dated in the future (latest 2099-01-01T00:00:00Z)"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("claude/home:"), "{}", o.stderr);
+    // Counted in the totals all the same: 12 + 7 + 3 + 20 + 4.
+    assert_eq!(json(&o)["totals"]["output"], 46);
+}

@@ -175,6 +175,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .iter()
         .filter_map(|a| store.find_account(&a.provider_id, &a.id).ok().flatten())
         .collect();
+    // Records from the future (a wrong clock where they were written) count in these totals
+    // but in no quota window until their time comes: say so rather than leave the two apart.
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    for a in &accounts {
+        if let Some(id) = store.find_account(&a.provider_id, &a.id)?
+            && let (n @ 1.., Some(latest)) = store.events_after(id, now_ms + 3_600_000)?
+        {
+            output::warn(&format!(
+                "{}: {n} usage record{} dated in the future (latest {}): counted here, but in \
+                 no quota window until then; is the clock of the machine that wrote them right?",
+                a.label(),
+                if n == 1 { "" } else { "s" },
+                output::iso_ms(latest)
+            ));
+        }
+    }
 
     if args.blocks {
         return print_blocks(&store, &accounts, &ids, since, until, args.json);

@@ -85,6 +85,20 @@ impl Store {
             .map_err(|e| db_err(&self.path, e))
     }
 
+    /// Events of an account dated after `after_ms`, and the latest of their times.
+    pub fn events_after(&self, account: i64, after_ms: i64) -> Result<(u64, Option<i64>)> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*), MAX(ts_ms) FROM usage_events WHERE account = ?1 AND ts_ms > ?2",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![account, after_ms], |r| {
+                    Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))
+    }
+
     /// The first UTC day with usage of an account.
     pub fn first_usage_day(&self, account: i64) -> Result<Option<i64>> {
         self.conn
