@@ -17,6 +17,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// `dispatch` and `run auto`: no account can take the task now, try later (EX_TEMPFAIL).
     pub const TRY_LATER: i32 = 75;
+    /// `dispatch`: the agent was stopped at `--timeout`, as timeout(1) exits.
+    pub const TIMED_OUT: i32 = 124;
     /// `run`, `dispatch`: xnai itself failed, as env(1) and timeout(1) use 125; any other code
     /// is the command's.
     pub const OWN_FAILURE: i32 = 125;

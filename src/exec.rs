@@ -44,7 +44,13 @@ pub struct Spec {
     /// to xnai then also stops what the command started (an agent's tool processes). Only
     /// for commands that do not read the terminal: they are no longer in its foreground.
     pub own_group: bool,
+    /// Stop the command (SIGTERM, then SIGKILL after [`KILL_GRACE`]) once it has run this
+    /// long.
+    pub timeout: Option<std::time::Duration>,
 }
+
+/// How long a command stopped for its timeout has to exit after SIGTERM before SIGKILL.
+pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What [`run_captured`] saw.
 #[derive(Debug)]
@@ -56,6 +62,8 @@ pub struct Captured {
     /// The first SIGINT, SIGTERM, SIGHUP or SIGQUIT xnai itself received while the command
     /// ran: the user or the system wants everything to stop.
     pub interrupted: Option<i32>,
+    /// The command was stopped because it reached `Spec::timeout`.
+    pub timed_out: bool,
 }
 
 /// How many bytes of output [`run_captured`] keeps: rate-limit and auth messages are printed
@@ -298,6 +306,32 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
         }
     }
 
+    // The watchdog: SIGTERM at the timeout, SIGKILL after the grace period, unless the
+    // command ends first (the channel closes when this function stops waiting).
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (exited_tx, exited_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = spec.timeout.map(|limit| {
+        let child_pid = Arc::clone(&child_pid);
+        let timed_out = Arc::clone(&timed_out);
+        thread::spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            for (wait, sig) in [(limit, libc::SIGTERM), (KILL_GRACE, libc::SIGKILL)] {
+                if exited_rx.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
+                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                // The pid is cleared once reaped, so a reused pid is never signalled.
+                let guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(pid) = *guard {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe {
+                        libc::kill(target(pid), sig);
+                    }
+                }
+            }
+        })
+    });
+
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let mut copiers = 0;
     if masking {
@@ -332,6 +366,10 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
     let status = child.wait();
     // The pid is reaped and may be reused: stop forwarding to it before anything else.
     *child_pid.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    drop(exited_tx);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     handle.close();
     let _ = forwarder.join();
     // Finish copying the output, but do not wait for a background process the command left
@@ -355,6 +393,7 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
         tail: captured,
         interrupted: Some(interrupted.load(std::sync::atomic::Ordering::SeqCst))
             .filter(|s| *s != 0),
+        timed_out: timed_out.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 

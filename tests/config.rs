@@ -446,6 +446,12 @@ fn dispatch_and_quota_validation() {
         "dispatch_config.fallback_chain: `cline` is listed twice"
     );
     assert_eq!(e.location.map(|l| (l.line, l.col)), Some((4, 27)));
+    let e = err("dispatch_config:\n  timeout_secs: 0\n");
+    assert_eq!(
+        e.message,
+        "dispatch_config.timeout_secs: expected a whole number from 1 to 604800"
+    );
+    assert_eq!(e.hint.as_deref(), Some("leave it out for no timeout"));
     let e = err("dispatch_config:\n  max_attempts: 0\n");
     assert_eq!(
         e.message,

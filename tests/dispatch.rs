@@ -534,6 +534,18 @@ fn force_account_bypasses_scoring_and_run_auto_chooses() {
         o.stderr
     );
     assert_eq!(e.started().last().map(String::as_str), Some("RATELIMT"));
+    let o = run(e.xnai().env("XNAI_FORCE_ACCOUNT", "claude/a").args([
+        "dispatch",
+        "--dry-run",
+        "--",
+        "x",
+    ]));
+    assert!(
+        o.stderr
+            .contains("choice: claude/a (XNAI_FORCE_ACCOUNT, whatever its state)"),
+        "{}",
+        o.stderr
+    );
     // run auto: b, the one not cooling down; the command sees b's key (masked nowhere: it
     // is the command's own environment).
     let o = run(e.xnai().args([
@@ -1209,4 +1221,67 @@ fn account_state_stays_with_its_account_whatever_the_files_order() {
     for other in ["aclaude/bob", "zclaude/zed", "zclaude/amy"] {
         assert!(!row(other).contains("rate limited"), "{}", o.stdout);
     }
+}
+
+#[test]
+fn an_attempt_past_its_timeout_is_stopped_and_exits_124() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "SLOWSLOW", ""), ("b", "SLOWSLOW", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n  timeout_secs: 1\n",
+    ));
+    let started = std::time::Instant::now();
+    let o = run(e
+        .xnai()
+        .env("SLOW_SECS", "30")
+        .args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 124, "{}", o.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "stopped, not waited for"
+    );
+    let summary = o.stderr.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("xnai dispatch: claude/a timed out after 1."),
+        "{summary}"
+    );
+    assert_eq!(
+        e.started(),
+        ["SLOWSLOW"],
+        "no rotation: b would run as long"
+    );
+    // Nothing held against a; the flag overrides the configured second.
+    let o = run(e
+        .xnai()
+        .env("SLOW_SECS", "2")
+        .args(["dispatch", "--timeout", "20", "--", "x"]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "slow done\n");
+}
+
+#[test]
+fn when_every_credential_is_rejected_waiting_is_not_advised() {
+    let e = Env::new(&config(
+        &[section(
+            "claude",
+            &[("a", "AUTHFAIL", ""), ("b", "AUTHFAIL", "")],
+            "",
+        )],
+        "  fallback_chain: [claude]\n",
+    ));
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("the provider rejected every credential tried"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("waiting will not help"), "{}", o.stderr);
+    // And the next dispatch agrees: nothing can take it until a credential changes.
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 125, "{}", o.stderr);
 }

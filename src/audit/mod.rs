@@ -172,6 +172,18 @@ pub fn amount(v: f64, unit: QuotaUnit) -> String {
     }
 }
 
+/// The rate a window's RUNS OUT assumes, for the BURN/DAY column: the burn per day, or for a
+/// 5-hour window its own pace per hour (`620,305/h`), as its alert says; `-` when unknown.
+pub fn shown_rate(w: &WindowQuota) -> String {
+    match (w.window, w.pace_per_day.or(w.burn_rate_per_day)) {
+        (_, None) => "-".to_string(),
+        (crate::config::QuotaWindow::Rolling5h, Some(p)) => {
+            format!("{}/h", amount(p.max(0.0) / 24.0, w.unit))
+        }
+        (_, Some(b)) => amount(b.max(0.0), w.unit),
+    }
+}
+
 fn when(ms: Option<i64>) -> String {
     ms.map_or_else(|| "unknown".to_string(), crate::output::iso_ms)
 }

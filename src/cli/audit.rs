@@ -198,7 +198,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 }
                 .into(),
                 match tight {
-                    Some(w) => q.burn_rate_per_day.map(|b| amount(b, w.unit)),
+                    Some(w) => Some(audit::shown_rate(w)),
                     None if a.quota.windows.is_empty() => a
                         .quota
                         .usage

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "PROVIDER/ACCOUNT",
-        conflicts_with_all = ["prompt", "prompt_file", "dry_run", "explain", "chain", "provider", "context_tokens", "max_attempts"]
+        conflicts_with_all = ["prompt", "prompt_file", "dry_run", "explain", "chain", "provider", "context_tokens", "max_attempts", "timeout"]
     )]
     pub clear: Vec<String>,
 
@@ -57,12 +57,24 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: Option<u32>,
 
+    /// Stop an attempt's agent after this many seconds (SIGTERM, SIGKILL 10 s later) and exit
+    /// 124 [default: dispatch_config.timeout_secs, else none]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::config::MAX_TIMEOUT_SECS)))]
+    pub timeout: Option<u32>,
+
     /// The prompt, after --
     #[arg(last = true, value_name = "PROMPT")]
     pub prompt: Vec<OsString>,
 }
 
-fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: i64) -> String {
+fn explain(
+    cfg: &Config,
+    tiers: &[Tier<'_>],
+    tokens: u64,
+    source: &str,
+    now_ms: i64,
+    forced: bool,
+) -> String {
     let w = &cfg.dispatch.weights;
     let mut s = format!(
         "dispatch: task ~{} tokens ({source}); score = {:.2}·quota + {:.2}·latency + {:.2}·context_fit\n",
@@ -136,8 +148,16 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
             s.push('\n');
         }
     }
-    match engine::next_pick(tiers, cfg, &[]) {
-        Some((t, i)) => {
+    let forced_label = forced
+        .then(|| tiers.iter().flat_map(|t| &t.cands).next())
+        .flatten();
+    match (forced_label, engine::next_pick(tiers, cfg, &[])) {
+        (Some(c), _) => s.push_str(&format!(
+            "choice: {} ({}, whatever its state)\n",
+            c.label,
+            session::FORCE_ACCOUNT_VAR
+        )),
+        (None, Some((t, i))) => {
             let c = &tiers[t].cands[i];
             let reserve = if c.critical {
                 " (critical: no account below the critical threshold is eligible)"
@@ -146,7 +166,7 @@ fn explain(cfg: &Config, tiers: &[Tier<'_>], tokens: u64, source: &str, now_ms: 
             };
             s.push_str(&format!("choice: {}{reserve}\n", c.label));
         }
-        None => s.push_str("choice: none eligible\n"),
+        (None, None) => s.push_str("choice: none eligible\n"),
     }
     s
 }
@@ -320,6 +340,7 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
         chain: engine::chain_of(cfg, args.chain.as_deref(), &args.provider)?,
         forced: super::env_lookup(session::FORCE_ACCOUNT_VAR),
         max_attempts: args.max_attempts.unwrap_or(cfg.dispatch.max_attempts),
+        timeout_secs: args.timeout.or(cfg.dispatch.timeout_secs),
         dry_run: args.dry_run,
         path: super::env_lookup("PATH"),
         caller_env: super::caller_env_names(),
@@ -328,7 +349,9 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let report = engine::dispatch(cfg, &data, &req, &mut |tiers, now| {
         if show_plan {
             let mut err = anstream::stderr();
-            let _ = err.write_all(explain(cfg, tiers, tokens, source, now).as_bytes());
+            let forced = req.forced.as_deref().is_some_and(|v| !v.trim().is_empty());
+            let text = explain(cfg, tiers, tokens, source, now, forced);
+            let _ = err.write_all(text.as_bytes());
         }
     })?;
     let code = report.exit_code();
@@ -340,14 +363,30 @@ fn run_inner(ctx: &Ctx, args: Args) -> Result<i32> {
     let chain = report.chain.join(" → ");
     match report.end {
         End::Interrupted(sig) => exec::die_by(sig),
-        End::AllRotated { untried: 0 } => output::error(
+        End::AllRotated {
+            untried: 0,
+            temporary: true,
+        } => output::error(
             &format!(
                 "no account of {chain} finished the task: each attempt was rate limited, out of \
                  quota or refused"
             ),
             Some("try again later; `xnai status` shows when the cooldowns end"),
         ),
-        End::AllRotated { untried } => output::error(
+        End::AllRotated {
+            untried: 0,
+            temporary: false,
+        } => output::error(
+            &format!(
+                "no account of {chain} finished the task: the provider rejected every \
+                 credential tried"
+            ),
+            Some(
+                "waiting will not help: log in again (xnai login PROVIDER/ACCOUNT) or replace \
+                 the key; a changed credential is tried again",
+            ),
+        ),
+        End::AllRotated { untried, .. } => output::error(
             &format!(
                 "stopped after {} (--max-attempts), {}rate limited, out of quota or refused; \
                  {untried} eligible account{} of {chain} not tried",

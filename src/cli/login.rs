@@ -66,6 +66,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         capture: false,
         stdin_null: false,
         own_group: false,
+        timeout: None,
     });
     if let (Some((store, id)), Ok(o)) = (&ledger, &outcome) {
         let ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);

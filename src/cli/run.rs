@@ -133,6 +133,7 @@ fn run_inner(ctx: &Ctx, args: &Args) -> Result<i32> {
         capture: false,
         stdin_null: false,
         own_group: false,
+        timeout: None,
     };
     let program = args
         .command

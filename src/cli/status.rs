@@ -189,9 +189,7 @@ fn render(audits: &[AccountAudit], cooldowns: &[String], now_ms: i64) -> String 
                 w.key().into(),
                 bar(w),
                 used.into(),
-                w.burn_rate_per_day
-                    .map_or_else(|| "-".to_string(), |b| amount(b.max(0.0), w.unit))
-                    .into(),
+                audit::shown_rate(w).into(),
                 runs_out.into(),
                 w.next_reset_ms
                     .map_or_else(|| "-".to_string(), |t| span_from(now_ms, t))

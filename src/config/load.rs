@@ -8,6 +8,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest attempt timeout accepted: a week.
+pub const MAX_TIMEOUT_SECS: u32 = 7 * 86_400;
+
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -1717,6 +1720,7 @@ impl Walker<'_> {
                 "fallback_chain",
                 "chains",
                 "max_attempts",
+                "timeout_secs",
                 "latency_prior_ms",
             ]],
         )?;
@@ -1800,6 +1804,13 @@ impl Walker<'_> {
                 None,
             )?
             .unwrap_or(d.max_attempts);
+        let timeout_secs = self.uint_from(
+            get(e, "timeout_secs"),
+            &format!("{p}.timeout_secs"),
+            1,
+            MAX_TIMEOUT_SECS,
+            Some("leave it out for no timeout"),
+        )?;
         let latency_prior_ms =
             match self.number(get(e, "latency_prior_ms"), &format!("{p}.latency_prior_ms"))? {
                 None => d.latency_prior_ms,
@@ -1827,6 +1838,7 @@ impl Walker<'_> {
             fallback_chain,
             chains,
             max_attempts,
+            timeout_secs,
             latency_prior_ms,
         })
     }

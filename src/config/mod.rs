@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 pub use load::{
-    LoadOptions, Loaded, default_path, env_name, fragments_dir, load, load_str, override_collision,
-    override_names, show as show_name, stray_override_warnings, valid_id,
+    LoadOptions, Loaded, MAX_TIMEOUT_SECS, default_path, env_name, fragments_dir, load, load_str,
+    override_collision, override_names, show as show_name, stray_override_warnings, valid_id,
 };
 
 use crate::provider::Provider;
@@ -300,6 +300,9 @@ pub struct DispatchConfig {
     pub chains: Vec<(String, Vec<String>)>,
     /// `max_attempts`: attempts per dispatch (default 3).
     pub max_attempts: u32,
+    /// `timeout_secs`: how long one attempt's agent may run before it is stopped (none by
+    /// default: agent tasks can take hours).
+    pub timeout_secs: Option<u32>,
     /// `latency_prior_ms`: the run time assumed for an account with no history and no prior of
     /// its own.
     pub latency_prior_ms: u64,
@@ -314,6 +317,7 @@ impl Default for DispatchConfig {
             fallback_chain: Vec::new(),
             chains: Vec::new(),
             max_attempts: 3,
+            timeout_secs: None,
             latency_prior_ms: 60_000,
         }
     }

@@ -270,6 +270,9 @@ pub enum End {
     AllRotated {
         /// Eligible accounts not tried because `max_attempts` was reached.
         untried: usize,
+        /// Some hold will pass on its own (a cooldown, a quota reset, a busy slot); when
+        /// every account was refused its credential, waiting does not help.
+        temporary: bool,
     },
     /// No account could be tried at all; `temporary` when waiting helps (a cooldown ends, a
     /// window resets, a run finishes).
@@ -297,6 +300,8 @@ pub struct Request<'a> {
     pub forced: Option<String>,
     /// Attempts before giving up.
     pub max_attempts: u32,
+    /// Seconds one attempt's agent may run before it is stopped.
+    pub timeout_secs: Option<u32>,
     /// Choose, but run nothing.
     pub dry_run: bool,
     /// `PATH` to find agents on.
@@ -323,11 +328,15 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         match &self.end {
             End::Finished(c) => *c,
-            End::AllRotated { .. }
+            End::AllRotated { untried: 1.., .. }
+            | End::AllRotated {
+                temporary: true, ..
+            }
             | End::NoAccount {
                 temporary: true, ..
             } => exit::TRY_LATER,
-            End::NoAccount {
+            End::AllRotated { .. }
+            | End::NoAccount {
                 temporary: false, ..
             } => exit::OWN_FAILURE,
             End::Interrupted(sig) => 128 + sig,
@@ -384,6 +393,8 @@ pub fn dispatch(
     let mut planned = false;
     // Eligible accounts left untried when the attempts ran out.
     let mut untried = 0;
+    // Whether some attempt met a hold that passes on its own.
+    let mut temporary = false;
     loop {
         let now = now_ms();
         let task = Task {
@@ -431,6 +442,7 @@ pub fn dispatch(
         };
         let Some(lease) = state.acquire(&account.provider_id, &account.id, max, now)? else {
             // Another process took the last slot since the state was read.
+            temporary = true;
             attempts.push(Attempt {
                 label,
                 what: "busy".to_string(),
@@ -485,6 +497,26 @@ pub fn dispatch(
         };
         let finished = now_ms();
         let code = ran.outcome.exit_code();
+        // Stopped for running too long: neither the user's interrupt nor the account's fault
+        // that anything shows (a long task, or an agent retrying in silence). Returned like
+        // timeout(1) does, without rotating: another account would run as long.
+        if ran.timed_out && ran.interrupted.is_none() {
+            let _ = state.record(
+                &account.provider_id,
+                &account.id,
+                &Event::Ran,
+                ran.started_ms,
+                finished,
+            );
+            attempts.push(Attempt {
+                label,
+                what: format!(
+                    "timed out after {} (stopped)",
+                    super::human_ms(ran.duration_ms)
+                ),
+            });
+            return Ok(done(attempts, End::Finished(exit::TIMED_OUT)));
+        }
         // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
         // fault. Record nothing against it and try nothing else.
         if ran.interrupted.is_some() || ran.outcome.signal.is_some() {
@@ -559,6 +591,10 @@ pub fn dispatch(
             finished,
         )?;
         let rotate = !matches!(verdict, Verdict::Success | Verdict::Failed);
+        temporary |= matches!(
+            verdict,
+            Verdict::RateLimited { .. } | Verdict::QuotaExhausted { .. }
+        );
         let what = match change.until_ms {
             Some(u) if rotate => format!("{what} (out for {})", super::human_ms(u - finished)),
             _ => what,
@@ -572,7 +608,7 @@ pub fn dispatch(
     let end = match last {
         // Only launch failures: the agent is not installed or not executable.
         Some((code, false)) => End::Finished(code),
-        Some((_, true)) => End::AllRotated { untried },
+        Some((_, true)) => End::AllRotated { untried, temporary },
         None => {
             // Try later only when something will pass on its own (a cooldown ends, a window
             // resets, a run finishes); otherwise the configuration or the task must change.
@@ -625,6 +661,7 @@ struct Ran {
     outcome: exec::Outcome,
     tail: Vec<u8>,
     interrupted: Option<i32>,
+    timed_out: bool,
     started_ms: i64,
     duration_ms: i64,
 }
@@ -702,6 +739,9 @@ fn attempt(
         stdin_null: true,
         // Stopping a dispatch stops the agent's tool processes too.
         own_group: true,
+        timeout: req
+            .timeout_secs
+            .map(|s| std::time::Duration::from_secs(u64::from(s))),
     };
     let clock = Instant::now();
     let captured = exec::run_captured_with(&spec, on_spawn);
@@ -718,6 +758,7 @@ fn attempt(
         outcome: c.outcome,
         tail: c.tail,
         interrupted: c.interrupted,
+        timed_out: c.timed_out,
         started_ms: started.as_millisecond(),
         duration_ms: duration,
     }))
