@@ -13,6 +13,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
@@ -176,6 +177,19 @@ fn explain_not_found(program: &std::path::Path, e: std::io::Error) -> std::io::E
     std::io::Error::new(std::io::ErrorKind::NotFound, why)
 }
 
+/// Whether process group `pgid` still has a member.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(g) = i32::try_from(pgid) else {
+        return false;
+    };
+    if g <= 1 {
+        return false;
+    }
+    // SAFETY: signal 0 checks only whether the group exists; nothing is delivered.
+    let r = unsafe { libc::kill(-g, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// [`run`], calling `on_spawn` with the command's pid as soon as it runs.
 pub fn run_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<Outcome> {
     run_captured_with(spec, on_spawn).map(|c| c.outcome)
@@ -247,10 +261,14 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
     let child_pid: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
     let pending: Arc<Mutex<Vec<i32>>> = Arc::new(Mutex::new(Vec::new()));
     let interrupted = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    // When a command in its own group was first told to stop (a forwarded signal, or its
+    // timeout): what is left of the group is killed KILL_GRACE later.
+    let stop_sent: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let forwarder = {
         let child_pid = Arc::clone(&child_pid);
         let pending = Arc::clone(&pending);
         let interrupted = Arc::clone(&interrupted);
+        let stop_sent = Arc::clone(&stop_sent);
         thread::spawn(move || {
             for info in signals.forever() {
                 let _ = interrupted.compare_exchange(
@@ -266,6 +284,10 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
                     continue;
                 }
                 let signal = info.si_signo;
+                if own_group {
+                    let mut s = stop_sent.lock().unwrap_or_else(|p| p.into_inner());
+                    s.get_or_insert_with(Instant::now);
+                }
                 let guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());
                 match *guard {
                     // SAFETY: kill has no memory-safety preconditions.
@@ -306,20 +328,23 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
         }
     }
 
-    // The watchdog: SIGTERM at the timeout, SIGKILL after the grace period, unless the
-    // command ends first (the channel closes when this function stops waiting).
+    // The watchdog: SIGTERM at the timeout; for a command in its own group, SIGKILL to the
+    // group KILL_GRACE after it was told to stop (by the timeout or a forwarded signal), so
+    // an agent that ignores SIGTERM cannot keep xnai waiting. It ends with the command (the
+    // channel closes when this function stops waiting).
     let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (exited_tx, exited_rx) = std::sync::mpsc::channel::<()>();
-    let watchdog = spec.timeout.map(|limit| {
+    let watchdog = (spec.timeout.is_some() || own_group).then(|| {
         let child_pid = Arc::clone(&child_pid);
         let timed_out = Arc::clone(&timed_out);
+        let stop_sent = Arc::clone(&stop_sent);
+        let limit = spec.timeout;
         thread::spawn(move || {
             use std::sync::mpsc::RecvTimeoutError;
-            for (wait, sig) in [(limit, libc::SIGTERM), (KILL_GRACE, libc::SIGKILL)] {
-                if exited_rx.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
-                    return;
-                }
-                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+            // How often a stop requested by a forwarded signal is noticed.
+            const POLL: Duration = Duration::from_millis(200);
+            let start = Instant::now();
+            let signal = |sig: i32| {
                 // The pid is cleared once reaped, so a reused pid is never signalled.
                 let guard = child_pid.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(pid) = *guard {
@@ -327,6 +352,37 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
                     unsafe {
                         libc::kill(target(pid), sig);
                     }
+                }
+            };
+            loop {
+                let sent = *stop_sent.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                let next = match (sent, limit) {
+                    (Some(t), _) => t + KILL_GRACE,
+                    (None, Some(l)) => start + l,
+                    (None, None) => now + POLL,
+                };
+                let wait = next.saturating_duration_since(now).min(POLL);
+                if exited_rx.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
+                let now = Instant::now();
+                match (sent, limit) {
+                    (Some(t), _) if own_group && now >= t + KILL_GRACE => {
+                        signal(libc::SIGKILL);
+                        return;
+                    }
+                    (None, Some(l)) if now >= start + l => {
+                        timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                        signal(libc::SIGTERM);
+                        let mut s = stop_sent.lock().unwrap_or_else(|p| p.into_inner());
+                        s.get_or_insert(now);
+                        if !own_group {
+                            // Alone, the command is not escalated further here.
+                            return;
+                        }
+                    }
+                    _ => {}
                 }
             }
         })
@@ -369,6 +425,24 @@ pub fn run_captured_with(spec: &Spec, on_spawn: &mut dyn FnMut(u32)) -> Result<C
     drop(exited_tx);
     if let Some(w) = watchdog {
         let _ = w.join();
+    }
+    // Told to stop, the agent may have exited while what it started lives on in its group
+    // (a tool ignoring SIGTERM, say): those get the rest of the grace period, then SIGKILL.
+    let sent = *stop_sent.lock().unwrap_or_else(|p| p.into_inner());
+    let pgid = child.id();
+    if own_group
+        && let Some(t) = sent
+        && let Ok(group) = i32::try_from(pgid)
+    {
+        while group_alive(pgid) && t.elapsed() < KILL_GRACE {
+            thread::sleep(Duration::from_millis(50));
+        }
+        if group_alive(pgid) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
     }
     handle.close();
     let _ = forwarder.join();

@@ -314,7 +314,7 @@ fn status_shows_a_bar_per_window() {
         .find(|l| l.starts_with("claude/a "))
         .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(row.contains("tokens/rolling_5h"), "{row}");
-    assert!(row.contains("██████████████░░   85%"), "{row}");
+    assert!(row.contains("█████████████░░░   85%"), "{row}");
     assert!(row.contains("850 / 1,000"), "{row}");
     // The cline account has no limit: its usage shows all the same, never a percentage.
     let cline = out
@@ -740,5 +740,11 @@ fn skipped_log_lines_are_reported_by_every_later_audit() {
         .expect("append");
     assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 1);
     std::fs::write(&file, format!("{}{}", good(25), good(27))).expect("rewrite");
+    assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 0);
+    // A log with a broken line that is then deleted stops counting: nothing can be done.
+    let other = dir.join("t.jsonl");
+    std::fs::write(&other, format!("{broken}\n")).expect("write");
+    assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 1);
+    std::fs::remove_file(&other).expect("rm");
     assert_eq!(audit()["quotas"][0]["collection"]["corrupt_lines"], 0);
 }

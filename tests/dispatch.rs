@@ -1245,7 +1245,7 @@ fn an_attempt_past_its_timeout_is_stopped_and_exits_124() {
     );
     let summary = o.stderr.lines().last().unwrap_or_default();
     assert!(
-        summary.starts_with("xnai dispatch: claude/a timed out after 1."),
+        summary == "xnai dispatch: claude/a timed out at 1 s (--timeout; stopped)",
         "{summary}"
     );
     assert_eq!(
@@ -1284,4 +1284,91 @@ fn when_every_credential_is_rejected_waiting_is_not_advised() {
     // And the next dispatch agrees: nothing can take it until a credential changes.
     let o = run(e.xnai().args(["dispatch", "--", "x"]));
     assert_eq!(o.code, 125, "{}", o.stderr);
+}
+
+/// Whether process `pid` still runs two seconds on (gone, or a zombie waiting for init, counts
+/// as not): a signal just sent takes a moment to land.
+fn running(pid: i32) -> bool {
+    for _ in 0..40 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z ") {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
+}
+
+/// An env whose SLOWSLOW agent starts a tool that ignores SIGTERM (its pid in the returned
+/// file), then waits for it; `agent_ignores` makes the agent ignore SIGTERM too.
+fn stubborn(agent_ignores: bool, dispatch: &str) -> (Env, PathBuf) {
+    let e = Env::new(&config(
+        &[section("claude", &[("a", "SLOWSLOW", "")], "")],
+        &format!("  fallback_chain: [claude]\n{dispatch}"),
+    ));
+    let pidfile = e.home.path().join("tool.pid");
+    std::fs::write(
+        &e.agent,
+        AGENT.replace(
+            "*SLOWSLOW*) sleep \"${SLOW_SECS:-1}\"",
+            &format!(
+                "*SLOWSLOW*) {}(trap '' TERM; exec sleep 1000) & echo $! > '{}'; wait",
+                if agent_ignores { "trap '' TERM; " } else { "" },
+                pidfile.display()
+            ),
+        ),
+    )
+    .expect("agent");
+    (e, pidfile)
+}
+
+fn wait_for_pid(pidfile: &Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(pidfile).map_or(true, |s| s.trim().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::read_to_string(pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+#[test]
+fn a_timeout_kills_what_survives_the_agent() {
+    let (e, pidfile) = stubborn(false, "  timeout_secs: 1\n");
+    let started = std::time::Instant::now();
+    let o = run(e.xnai().args(["dispatch", "--", "x"]));
+    assert_eq!(o.code, 124, "{}", o.stderr);
+    let tool = wait_for_pid(&pidfile);
+    // The agent died at SIGTERM; its tool ignored it and got SIGKILL after the grace period,
+    // before xnai returned.
+    assert!(!running(tool), "the tool outlived the dispatch");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(10),
+        "SIGKILL came only after the grace period"
+    );
+}
+
+#[test]
+fn a_stop_signal_is_escalated_when_the_agent_ignores_it() {
+    let (e, pidfile) = stubborn(true, "");
+    let child = e
+        .std()
+        .args(["dispatch", "--", "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let tool = wait_for_pid(&pidfile);
+    // SAFETY: signalling our own child.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGTERM) },
+        0
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143), "ends as told to, by SIGTERM");
+    assert!(!running(tool), "the tool outlived the dispatch");
 }

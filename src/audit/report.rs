@@ -141,6 +141,10 @@ pub struct WindowEntry {
     pub next_reset: Option<String>,
     /// Use per day.
     pub burn_rate_per_day: Option<f64>,
+    /// The rate the projection assumes when it is not `burn_rate_per_day`: a 5-hour
+    /// window's own pace, per day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection_rate_per_day: Option<f64>,
     /// Days until it runs out.
     pub days_until_exhaustion: Option<f64>,
     /// When.
@@ -265,6 +269,10 @@ fn window_entry(w: &WindowQuota) -> WindowEntry {
         window_start: w.start_ms.map(iso_ms),
         next_reset: w.next_reset_ms.map(iso_ms),
         burn_rate_per_day: w.burn_rate_per_day.map(r2),
+        projection_rate_per_day: w
+            .pace_per_day
+            .filter(|p| Some(*p) != w.burn_rate_per_day)
+            .map(r2),
         days_until_exhaustion: p.and_then(|p| p.days_until_exhaustion).map(r2),
         exhaustion_date: p.and_then(|p| p.exhaustion_ms).map(iso_ms),
         runs_out_before_reset: p.is_some_and(|p| p.runs_out_before_reset),

@@ -114,6 +114,9 @@ fn explain(
             let quota = match c.quota_left {
                 None => "no limit known".to_string(),
                 Some(_) if c.critical && r.quota == 0.0 => "critical".to_string(),
+                Some(q) if c.critical => {
+                    format!("critical: {:.0}% left after task", q * 100.0)
+                }
                 Some(q) => format!("{:.0}% left after task", q * 100.0),
             };
             table.row(vec![

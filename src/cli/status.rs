@@ -53,7 +53,8 @@ fn bar(w: &WindowQuota) -> Cell {
         }
         return Cell::styled(format!("{:<BAR$}  unknown", ""), style::DIM);
     };
-    let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
+    // Rounded down like the figure beside it.
+    let filled = ((p.clamp(0.0, 100.0) / 100.0) * BAR as f64).floor() as usize;
     let text = format!(
         "{}{} {:>4}%",
         "█".repeat(filled),

@@ -178,7 +178,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     // Records from the future (a wrong clock where they were written) count in these totals
     // but in no quota window until their time comes: say so rather than leave the two apart.
     let now_ms = jiff::Timestamp::now().as_millisecond();
-    for a in &accounts {
+    let future_counted = until.is_none_or(|u| u > now_ms);
+    for a in accounts.iter().filter(|_| future_counted) {
         if let Some(id) = store.find_account(&a.provider_id, &a.id)?
             && let (n @ 1.., Some(latest)) = store.events_after(id, now_ms + 3_600_000)?
         {

@@ -511,8 +511,8 @@ pub fn dispatch(
             attempts.push(Attempt {
                 label,
                 what: format!(
-                    "timed out after {} (stopped)",
-                    super::human_ms(ran.duration_ms)
+                    "timed out at {} s (--timeout; stopped)",
+                    req.timeout_secs.unwrap_or_default()
                 ),
             });
             return Ok(done(attempts, End::Finished(exit::TIMED_OUT)));

@@ -132,18 +132,7 @@ pub fn process_start(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether process group `pgid` still has a member.
-pub fn group_alive(pgid: u32) -> bool {
-    let Ok(g) = i32::try_from(pgid) else {
-        return false;
-    };
-    if g <= 1 {
-        return false;
-    }
-    // SAFETY: signal 0 checks only whether the group exists; nothing is delivered.
-    let r = unsafe { libc::kill(-g, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+pub use crate::exec::group_alive;
 
 #[cfg(test)]
 mod tests {

@@ -96,24 +96,33 @@ impl Store {
     }
 
     /// Lines of an account's logs that were skipped as it was read (unparsable, oversized),
-    /// summed over its files as they stand now, with the first file (by path) holding any.
+    /// summed over its files that still exist, with the first (by path) holding any. A log
+    /// deleted since no longer counts: nothing can be done about it.
     pub fn skipped_lines(&self, account: i64) -> Result<SkippedLines> {
-        self.conn
+        let mut st = self
+            .conn
             .prepare_cached(
-                "SELECT TOTAL(corrupt), TOTAL(oversized),
-                        MIN(CASE WHEN corrupt + oversized > 0 THEN path END)
-                 FROM usage_files WHERE account = ?1",
+                "SELECT path, corrupt, oversized FROM usage_files
+                 WHERE account = ?1 AND corrupt + oversized > 0 ORDER BY path",
             )
-            .and_then(|mut st| {
-                st.query_row([account], |r| {
-                    Ok(SkippedLines {
-                        corrupt: r.get::<_, f64>(0)? as u64,
-                        oversized: r.get::<_, f64>(1)? as u64,
-                        first_file: r.get(2)?,
-                    })
-                })
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = st
+            .query_map([account], |r| {
+                Ok((r.get::<_, String>(0)?, u(r.get(1)?), u(r.get(2)?)))
             })
-            .map_err(|e| db_err(&self.path, e))
+            .map_err(|e| db_err(&self.path, e))?;
+        let mut out = SkippedLines::default();
+        for row in rows {
+            let (path, corrupt, oversized) = row.map_err(|e| db_err(&self.path, e))?;
+            // `x:<hex>` keys name paths that are not UTF-8: kept, as they cannot be checked.
+            if !path.starts_with("x:") && !std::path::Path::new(&path).exists() {
+                continue;
+            }
+            out.corrupt += corrupt;
+            out.oversized += oversized;
+            out.first_file.get_or_insert(path);
+        }
+        Ok(out)
     }
 
     /// Every file cursor of an account, by path.
