@@ -146,17 +146,8 @@ fn explain_not_found(program: &std::path::Path, e: std::io::Error) -> std::io::E
     if e.kind() != std::io::ErrorKind::NotFound {
         return e;
     }
-    let found = if program.components().count() > 1 {
-        program.is_file().then(|| program.to_path_buf())
-    } else {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .filter(|d| !d.as_os_str().is_empty())
-                .map(|d| d.join(program))
-                .find(|f| f.is_file())
-        })
-    };
-    let Some(file) = found else {
+    let path = std::env::var_os("PATH");
+    let Some(file) = locate(program, path.as_deref(), &|f| f.is_file()) else {
         return e;
     };
     let mut head = [0u8; 256];
@@ -175,6 +166,24 @@ fn explain_not_found(program: &std::path::Path, e: std::io::Error) -> std::io::E
         None => "the file exists but cannot be loaded (a missing interpreter or library)".into(),
     };
     std::io::Error::new(std::io::ErrorKind::NotFound, why)
+}
+
+/// Where `program` is: itself when it names a path (holds a `/`), else the first entry of the
+/// `PATH`-style list `path` holding it; only files `ok` accepts count.
+pub fn locate(
+    program: &std::path::Path,
+    path: Option<&std::ffi::OsStr>,
+    ok: &dyn Fn(&std::path::Path) -> bool,
+) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    // execvp's rule: a name with a slash anywhere is a path, not looked up.
+    if program.as_os_str().as_bytes().contains(&b'/') {
+        return ok(program).then(|| program.to_path_buf());
+    }
+    std::env::split_paths(path?)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(program))
+        .find(|f| ok(f))
 }
 
 /// Whether process group `pgid` still has a member.

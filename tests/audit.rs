@@ -455,11 +455,38 @@ fn an_unwritable_output_still_shows_the_alerts() {
     );
 }
 
+/// A home whose one Claude account reads its usage from `logs/` (with `quotas`, a YAML list,
+/// when given): the log directory to write to, and the credential file.
+fn claude_logs(home: &Home, quotas: Option<&str>) -> (PathBuf, PathBuf) {
+    let dir = home.path().join("logs/projects/p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let cfg = home.config(&format!(
+        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n{}",
+        "A".repeat(90),
+        home.path().join("logs").display(),
+        quotas.map(|q| format!("        quotas: {q}\n")).unwrap_or_default(),
+    ));
+    (dir, cfg)
+}
+
+/// `xnai audit --json --as-of AS_OF` with `cfg`, which must succeed.
+fn audit_json(home: &Home, cfg: &Path, as_of: &str) -> Value {
+    let o = run(home
+        .xnai()
+        .arg("--config")
+        .arg(cfg)
+        .args(["audit", "--json", "--as-of", as_of]));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    serde_json::from_str(&o.stdout).expect("json")
+}
+
 #[test]
 fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
     let home = Home::new();
-    let dir = home.path().join("logs/projects/p");
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (dir, cfg) = claude_logs(
+        &home,
+        Some("[{limit: 1000, unit: tokens, window: rolling_5h}]"),
+    );
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/real/claude-code/quotaglance-usage-limit-reached.jsonl");
     assert!(
@@ -467,20 +494,7 @@ fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
         "../shared must sit next to the repository"
     );
     std::fs::copy(&fixture, dir.join("s.jsonl")).expect("copy");
-    let cfg = home.config(&format!(
-        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 1000, unit: tokens, window: rolling_5h}}]\n",
-        "A".repeat(90),
-        home.path().join("logs").display(),
-    ));
-    let at = |as_of: &str| -> Value {
-        let o = run(home
-            .xnai()
-            .arg("--config")
-            .arg(&cfg)
-            .args(["audit", "--json", "--as-of", as_of]));
-        assert_eq!(o.code, 0, "{}", o.stderr);
-        serde_json::from_str(&o.stdout).expect("json")
-    };
+    let at = |as_of: &str| audit_json(&home, &cfg, as_of);
     // Logged at 11:40:02 UTC: out until 1791043200, 16:00 UTC.
     let v = at("2026-10-03T12:00:00Z");
     let q = &v["quotas"][0];
@@ -503,8 +517,7 @@ fn a_claude_usage_limit_notice_makes_the_account_exhausted_until_it_lifts() {
 #[test]
 fn the_audit_table_shows_money_with_cents() {
     let home = Home::new();
-    let dir = home.path().join("logs/projects/p");
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (dir, cfg) = claude_logs(&home, Some("[{limit: 10, unit: usd, window: monthly}]"));
     // $1.25 a day from 25 to 28 November.
     let lines: String = (25..=28)
         .map(|d| {
@@ -514,11 +527,6 @@ fn the_audit_table_shows_money_with_cents() {
         })
         .collect();
     std::fs::write(dir.join("s.jsonl"), lines).expect("write");
-    let cfg = home.config(&format!(
-        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n        quotas: [{{limit: 10, unit: usd, window: monthly}}]\n",
-        "A".repeat(90),
-        home.path().join("logs").display(),
-    ));
     let o = run(home
         .xnai()
         .arg("--config")
@@ -686,8 +694,7 @@ fn writing_a_report_removes_temporary_files_a_killed_audit_left() {
 #[test]
 fn skipped_log_lines_are_reported_by_every_later_audit() {
     let home = Home::new();
-    let dir = home.path().join("logs/projects/p");
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (dir, cfg) = claude_logs(&home, None);
     let good = |d: u32| {
         format!(
             r#"{{"type":"assistant","timestamp":"2026-11-{d}T09:00:00Z","requestId":"r{d}","message":{{"id":"m{d}","model":"m","usage":{{"input_tokens":10,"output_tokens":5}}}}}}"#
@@ -698,20 +705,7 @@ fn skipped_log_lines_are_reported_by_every_later_audit() {
         r#"{"type":"assistant","timestamp":"2026-11-26T09:00:00Z","message":{"usage":{"input_tok"#;
     let file = dir.join("s.jsonl");
     std::fs::write(&file, format!("{}{broken}\n{}", good(25), good(27))).expect("write");
-    let cfg = home.config(&format!(
-        "credentials:\n  claude:\n    accounts:\n      a:\n        oauth_token: sk-ant-oat01-{}\n        usage_paths: [{}]\n",
-        "A".repeat(90),
-        home.path().join("logs").display(),
-    ));
-    let audit = || -> Value {
-        let o = run(home
-            .xnai()
-            .arg("--config")
-            .arg(&cfg)
-            .args(["audit", "--json", "--as-of", AS_OF]));
-        assert_eq!(o.code, 0, "{}", o.stderr);
-        serde_json::from_str(&o.stdout).expect("json")
-    };
+    let audit = || audit_json(&home, &cfg, AS_OF);
     let expected = format!(
         "in its logs 1 line could not be parsed (first in {}): usage they held is not counted",
         file.display()

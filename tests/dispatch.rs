@@ -88,6 +88,25 @@ impl Env {
             .collect()
     }
 
+    /// Starts `xnai dispatch -- x` with the agent sleeping `slow_secs` (stdout dropped, stderr
+    /// as given) and returns once the agent runs.
+    fn spawn_running(&self, slow_secs: &str, stderr: std::process::Stdio) -> std::process::Child {
+        let child = self
+            .std()
+            .env("SLOW_SECS", slow_secs)
+            .args(["dispatch", "--", "x"])
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.started().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(self.started().len(), 1, "the agent never started");
+        child
+    }
+
     fn ledger(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.home.path().join(".local/share/xnai/xnai.db"))
             .expect("ledger")
@@ -637,18 +656,7 @@ fn a_signal_stops_the_dispatch_without_rotating() {
         ),
     )
     .expect("agent");
-    let child = e
-        .std()
-        .env("SLOW_SECS", "30")
-        .args(["dispatch", "--", "x"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while e.started().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = e.spawn_running("30", std::process::Stdio::piped());
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -853,20 +861,8 @@ fn a_killed_dispatcher_holds_its_lease_until_the_agent_ends() {
         )],
         "  fallback_chain: [claude]\n",
     ));
-    let mut child = e
-        .std()
-        .env("SLOW_SECS", "8")
-        .args(["dispatch", "--", "x"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
     // Wait for the agent to start: the lease is held.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while e.started().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(e.started().len(), 1, "the agent never started");
+    let mut child = e.spawn_running("8", std::process::Stdio::null());
     let busy = |o: &Out| o.code == 75 && o.stderr.contains("excluded: busy: 1 of 1 runs");
     let o = run(e
         .xnai()
@@ -968,18 +964,7 @@ fn an_agent_that_swallows_the_signal_still_ends_the_dispatch_with_it() {
         ),
     )
     .expect("agent");
-    let child = e
-        .std()
-        .env("SLOW_SECS", "30")
-        .args(["dispatch", "--", "x"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while e.started().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = e.spawn_running("30", std::process::Stdio::piped());
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -1126,19 +1111,7 @@ fn force_account_is_not_held_back_by_max_concurrent() {
         )],
         "  fallback_chain: [claude]\n",
     ));
-    let mut child = e
-        .std()
-        .env("SLOW_SECS", "20")
-        .args(["dispatch", "--", "x"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while e.started().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(e.started().len(), 1, "the agent never started");
+    let mut child = e.spawn_running("20", std::process::Stdio::null());
     let o = run(e.xnai().env("SLOW_SECS", "0").args(["dispatch", "--", "x"]));
     assert_eq!(o.code, 75, "busy without the switch: {}", o.stderr);
     assert!(

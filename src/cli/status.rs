@@ -236,20 +236,21 @@ impl Hold {
     }
 }
 
-/// The dispatcher's holds on each account (COOLDOWN). A ledger that cannot be read leaves
-/// them empty: the usage figures still show.
+/// The dispatcher's holds on each account (COOLDOWN), and its runs in flight (`1 running`,
+/// or `busy: 2 of 2 runs` at its `max_concurrent`). A ledger that cannot be read leaves them
+/// empty: the usage figures still show.
 fn holds(
     store: &crate::store::Store,
     accounts: &[&crate::config::Account],
     now_ms: i64,
-) -> Vec<Vec<Hold>> {
+) -> Vec<(Vec<Hold>, Option<String>)> {
     use crate::dispatch::state::DispatchState;
     let keys: Vec<(&str, &str)> = accounts
         .iter()
         .map(|a| (a.provider_id.as_str(), a.id.as_str()))
         .collect();
     let Ok(states) = store.load(&keys, now_ms) else {
-        return vec![Vec::new(); accounts.len()];
+        return vec![(Vec::new(), None); accounts.len()];
     };
     accounts
         .iter()
@@ -272,33 +273,12 @@ fn holds(
                     until_ms: Some(until),
                 });
             }
-            out
-        })
-        .collect()
-}
-
-/// Runs in flight on each account (dispatch and `run auto` leases): `1 running`, or
-/// `busy: 2 of 2 runs` at its `max_concurrent`.
-fn running(
-    store: &crate::store::Store,
-    accounts: &[&crate::config::Account],
-    now_ms: i64,
-) -> Vec<Option<String>> {
-    use crate::dispatch::state::DispatchState;
-    let keys: Vec<(&str, &str)> = accounts
-        .iter()
-        .map(|a| (a.provider_id.as_str(), a.id.as_str()))
-        .collect();
-    let Ok(states) = store.load(&keys, now_ms) else {
-        return vec![None; accounts.len()];
-    };
-    accounts
-        .iter()
-        .zip(states)
-        .map(|(a, st)| match (st.running, a.dispatch.max_concurrent) {
-            (0, _) => None,
-            (n, Some(max)) if n >= max => Some(format!("busy: {n} of {max} runs")),
-            (n, _) => Some(format!("{n} running")),
+            let running = match (st.running, a.dispatch.max_concurrent) {
+                (0, _) => None,
+                (n, Some(max)) if n >= max => Some(format!("busy: {n} of {max} runs")),
+                (n, _) => Some(format!("{n} running")),
+            };
+            (out, running)
         })
         .collect()
 }
@@ -319,10 +299,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         let now_ms = as_of.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
         let (audits, store) = gather(cfg, &accounts, &data, now_ms, 4, args.timeout, "collecting")?;
         let holds = holds(&store, &accounts, now_ms);
-        let running = running(&store, &accounts, now_ms);
         let cooldowns: Vec<String> = holds
             .iter()
-            .zip(&running)
             .map(|(h, r)| {
                 let mut parts: Vec<String> = h.iter().map(|x| x.describe(now_ms)).collect();
                 parts.extend(r.clone());
@@ -341,8 +319,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 cooldowns: accounts
                     .iter()
                     .zip(&holds)
-                    .filter(|(_, h)| !h.is_empty())
-                    .map(|(a, h)| (a.label(), h.clone()))
+                    .filter(|(_, (h, _))| !h.is_empty())
+                    .map(|(a, (h, _))| (a.label(), h.clone()))
                     .collect(),
             };
             if args.watch.is_some() {

@@ -497,10 +497,10 @@ pub fn dispatch(
         };
         let finished = now_ms();
         let code = ran.outcome.exit_code();
-        // Stopped for running too long: neither the user's interrupt nor the account's fault
-        // that anything shows (a long task, or an agent retrying in silence). Returned like
-        // timeout(1) does, without rotating: another account would run as long.
-        if ran.timed_out && ran.interrupted.is_none() {
+        // Stopped (for its timeout, by a signal, or because xnai was told to stop): nothing
+        // the account did, so only the run is recorded against it and nothing else is tried.
+        let stopped = ran.timed_out || ran.interrupted.is_some() || ran.outcome.signal.is_some();
+        if stopped {
             let _ = state.record(
                 &account.provider_id,
                 &account.id,
@@ -508,6 +508,11 @@ pub fn dispatch(
                 ran.started_ms,
                 finished,
             );
+        }
+        // Stopped for running too long: neither the user's interrupt nor the account's fault
+        // that anything shows (a long task, or an agent retrying in silence). Returned like
+        // timeout(1) does, without rotating: another account would run as long.
+        if ran.timed_out && ran.interrupted.is_none() {
             attempts.push(Attempt {
                 label,
                 what: format!(
@@ -517,16 +522,8 @@ pub fn dispatch(
             });
             return Ok(done(attempts, End::Finished(exit::TIMED_OUT)));
         }
-        // Stopped by a signal, or xnai was told to stop: the user's call, not the account's
-        // fault. Record nothing against it and try nothing else.
-        if ran.interrupted.is_some() || ran.outcome.signal.is_some() {
-            let _ = state.record(
-                &account.provider_id,
-                &account.id,
-                &Event::Ran,
-                ran.started_ms,
-                finished,
-            );
+        // Stopped by a signal, or xnai was told to stop: the user's call.
+        if stopped {
             let what = match (ran.interrupted, ran.outcome.signal) {
                 (_, Some(sig)) => format!("stopped by signal {sig}"),
                 (Some(sig), None) => format!("interrupted by signal {sig} (agent exit {code})"),

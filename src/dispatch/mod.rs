@@ -462,13 +462,12 @@ pub fn program_available(program: &str, path: Option<&str>) -> bool {
     let ok = |p: &std::path::Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
-    if program.contains('/') {
-        return ok(std::path::Path::new(program));
-    }
-    path.unwrap_or_default()
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .any(|d| ok(&std::path::Path::new(d).join(program)))
+    crate::exec::locate(
+        std::path::Path::new(program),
+        Some(std::ffi::OsStr::new(path.unwrap_or_default())),
+        &ok,
+    )
+    .is_some()
 }
 
 #[cfg(test)]

@@ -107,6 +107,32 @@ pub struct WindowQuota {
 }
 
 impl WindowQuota {
+    /// A window about which nothing is known yet: no usage, status unknown, no projection.
+    pub fn unknown(
+        unit: QuotaUnit,
+        window: QuotaWindow,
+        limit: Option<f64>,
+        source: String,
+    ) -> WindowQuota {
+        WindowQuota {
+            unit,
+            window,
+            limit,
+            used: None,
+            remaining: None,
+            percent: None,
+            status: Status::Unknown,
+            start_ms: None,
+            next_reset_ms: None,
+            burn_rate_per_day: None,
+            pace_per_day: None,
+            projection: None,
+            source,
+            note: None,
+            exhausted_until_ms: None,
+        }
+    }
+
     /// `unit/window`, the key of its snapshots.
     pub fn key(&self) -> String {
         format!("{}/{}", self.unit.name(), self.window.name())
@@ -411,27 +437,16 @@ impl<'a> Evaluator<'a> {
             Some(i) => &mut windows[i],
             None => {
                 let five_hours = until - o.observed_ms <= 5 * 3_600_000 + 60_000;
-                windows.push(WindowQuota {
-                    unit: QuotaUnit::Percent,
-                    window: if five_hours {
+                windows.push(WindowQuota::unknown(
+                    QuotaUnit::Percent,
+                    if five_hours {
                         QuotaWindow::Rolling5h
                     } else {
                         QuotaWindow::Weekly
                     },
-                    limit: None,
-                    used: None,
-                    remaining: None,
-                    percent: None,
-                    status: Status::Unknown,
-                    start_ms: None,
-                    next_reset_ms: None,
-                    burn_rate_per_day: None,
-                    pace_per_day: None,
-                    projection: None,
-                    source: format!("{src} usage-limit notice"),
-                    note: None,
-                    exhausted_until_ms: None,
-                });
+                    None,
+                    format!("{src} usage-limit notice"),
+                ));
                 let last = windows.len() - 1;
                 &mut windows[last]
             }
@@ -467,23 +482,12 @@ impl<'a> Evaluator<'a> {
 
     fn ledger_window(&self, limit: &QuotaLimit, id: Option<i64>) -> Result<WindowQuota> {
         let now = self.now_ms;
-        let mut w = WindowQuota {
-            unit: limit.unit,
-            window: limit.window,
-            limit: Some(limit.limit),
-            used: None,
-            remaining: None,
-            percent: None,
-            status: Status::Unknown,
-            start_ms: None,
-            next_reset_ms: None,
-            burn_rate_per_day: None,
-            pace_per_day: None,
-            projection: None,
-            source: "ledger".to_string(),
-            note: None,
-            exhausted_until_ms: None,
-        };
+        let mut w = WindowQuota::unknown(
+            limit.unit,
+            limit.window,
+            Some(limit.limit),
+            "ledger".to_string(),
+        );
         let (span, block_events) = if limit.window == QuotaWindow::Rolling5h {
             // The 5-hour window open now, found from the blocks of the last two days.
             let events = match id {
@@ -610,23 +614,9 @@ impl<'a> Evaluator<'a> {
     ) -> WindowQuota {
         let now = self.now_ms;
         let limit_v = limit.unwrap_or(100.0);
-        let mut w = WindowQuota {
-            unit: QuotaUnit::Percent,
-            window: win,
-            limit: Some(limit_v),
-            used: None,
-            remaining: None,
-            percent: None,
-            status: Status::Unknown,
-            start_ms: None,
-            next_reset_ms: None,
-            burn_rate_per_day: None,
-            pace_per_day: None,
-            projection: None,
-            source: "none".to_string(),
-            note: Some("no provider report of this window in the last 8 days".to_string()),
-            exhausted_until_ms: None,
-        };
+        let mut w =
+            WindowQuota::unknown(QuotaUnit::Percent, win, Some(limit_v), "none".to_string());
+        w.note = Some("no provider report of this window in the last 8 days".to_string());
         let Some((src, o)) = latest else {
             return w;
         };
